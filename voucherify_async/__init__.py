@@ -1,0 +1,68 @@
+"""voucherify-async: an asyncio client for Voucherify's Async Actions API.
+
+::
+
+    from voucherify_async import VoucherifyClient
+
+    async with VoucherifyClient(app_id="...", app_token="...") as client:
+        page = await client.list_async_actions(limit=10)
+        async for action in client.iter_async_actions(page_size=100):
+            ...
+        details = await client.get_async_action("aa_0ba518c55290c6fd62")
+
+Everything public is importable from here; the modules behind it are private.
+The fake server for tests is :mod:`voucherify_async.testing`.
+"""
+
+from ._client import VoucherifyClient
+from ._config import RetryPolicy, Timeout
+from ._exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    InvalidResponseError,
+    NotFoundError,
+    PaginationError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+    VoucherifyAPIError,
+    VoucherifyError,
+)
+from ._models import (
+    AsyncAction,
+    AsyncActionDetails,
+    AsyncActionResult,
+    AsyncActionsPage,
+    AsyncActionStatus,
+    AsyncActionType,
+    OperationStatus,
+)
+from ._stream import AsyncActionStream
+from ._version import __version__
+
+__all__ = [
+    "AsyncAction",
+    "AsyncActionDetails",
+    "AsyncActionResult",
+    "AsyncActionStatus",
+    "AsyncActionStream",
+    "AsyncActionType",
+    "AsyncActionsPage",
+    "AuthenticationError",
+    "BadRequestError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "OperationStatus",
+    "PaginationError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "ServerError",
+    "Timeout",
+    "TransportError",
+    "VoucherifyAPIError",
+    "VoucherifyClient",
+    "VoucherifyError",
+    "__version__",
+]

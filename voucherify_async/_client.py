@@ -1,0 +1,340 @@
+"""``VoucherifyClient``: the aiohttp session wrapper, and the only module that does I/O.
+
+It checks arguments, sends GET requests with the credentials, retries what can be
+retried, and hands each answer to ``_decode``. Pagination decisions are the
+cursor's (``_cursor``); this module only carries them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import platform
+import re
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ._config import RetryPolicy, Timeout
+from ._cursor import PageRequest, PaginationCursor
+from ._decode import RawResponse, decode_details, decode_page, error_from_response
+from ._exceptions import RequestTimeoutError, TransportError, VoucherifyAPIError, VoucherifyError
+from ._models import AsyncAction, AsyncActionDetails, AsyncActionsPage
+from ._params import (
+    MAX_LIMIT,
+    check_action_id,
+    check_limit,
+    format_end_date,
+    parse_end_date,
+    truncate_to_ms,
+)
+from ._stream import AsyncActionStream
+from ._version import __version__
+
+__all__ = ["CHANNEL", "USER_AGENT", "VoucherifyClient"]
+
+logger = logging.getLogger("voucherify_async")
+
+USER_AGENT = (
+    f"voucherify-async/{__version__} aiohttp/{aiohttp.__version__} "
+    f"{platform.python_implementation()}/{platform.python_version()}"
+)
+"""The ``User-Agent`` every request sends."""
+
+CHANNEL = "voucherify-async"
+"""The ``X-Voucherify-Channel`` every request sends, naming this integration to Voucherify."""
+
+_CLUSTER = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
+_FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x1f\x7f]")
+_LIST_PATH = "/v1/async-actions"
+
+
+def _credential(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} is empty")
+    if _FORBIDDEN_IN_HEADER.search(value):
+        # Never echo the value: it is a secret.
+        raise ValueError(f"{name} contains a control character (CR, LF, ...): refused")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(base_url: object, cluster: object) -> URL:
+    if base_url is None:
+        if not isinstance(cluster, str):
+            raise TypeError(f"cluster must be a str, not {type(cluster).__name__}")
+        if not _CLUSTER.fullmatch(cluster):
+            raise ValueError(f"cluster {cluster!r} is not a host name part like 'api' or 'us1.api'")
+        return URL(f"https://{cluster}.voucherify.io")
+    if not isinstance(base_url, str | URL):
+        raise TypeError(f"base_url must be a str or yarl.URL, not {type(base_url).__name__}")
+    if isinstance(base_url, str) and _FORBIDDEN_IN_HEADER.search(base_url):
+        raise ValueError("base_url contains a control character")
+    url = URL(base_url)
+    if not url.is_absolute() or not url.host:
+        raise ValueError(f"base_url {str(base_url)!r} is not an absolute URL")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        raise ValueError(
+            f"base_url {str(url)!r} must use https (plain http is allowed only on loopback)"
+        )
+    if url.scheme not in {"http", "https"}:
+        raise ValueError(f"base_url {str(url)!r} must be an https URL")
+    if url.user is not None or url.password is not None or url.query_string or url.fragment:
+        raise ValueError("base_url must not carry credentials, a query or a fragment")
+    return url.with_path(url.path.rstrip("/"))
+
+
+class VoucherifyClient:
+    """An asyncio client for Voucherify's Async Actions API.
+
+    Use it as ``async with VoucherifyClient(...) as client:``, or call
+    :meth:`close` when done; share one client across a whole application.
+
+    Credentials: ``app_id`` and ``app_token`` (sent as ``X-App-Id``/``X-App-Token``;
+    each defaults to the environment variable ``VOUCHERIFY_APP_ID`` /
+    ``VOUCHERIFY_APP_TOKEN``), or ``oauth_token`` (sent as ``Authorization:
+    Bearer``). The API's host is ``https://{cluster}.voucherify.io`` (clusters
+    ``api``, ``us1.api``, ``as1.api``); ``base_url`` overrides it (https, or http on
+    loopback only, for the fake server). ``session`` is an ``aiohttp.ClientSession``
+    you own: it is used and never closed; without it the client creates its own,
+    inside the running event loop, at the first request. ``timeout`` is a
+    :class:`Timeout` or seconds for each attempt; ``retry`` a :class:`RetryPolicy`,
+    and ``max_retries``, when given, replaces its ``max_retries``.
+
+    Raises:
+        TypeError, ValueError: a wrong argument; nothing is sent. That includes no
+            credentials at all, both kinds at once, a credential with CR/LF, and a
+            plain-http ``base_url`` to a host that is not loopback.
+    """
+
+    def __init__(
+        self,
+        app_id: str | None = None,
+        app_token: str | None = None,
+        *,
+        oauth_token: str | None = None,
+        cluster: str = "api",
+        base_url: str | URL | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: Timeout | float = Timeout(),  # noqa: B008  # frozen value object
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._headers = self._auth_headers(app_id, app_token, oauth_token)
+        self._auth_kind = "oauth token" if oauth_token is not None else "app keys"
+        self.base_url = _base_url(base_url, cluster)
+        """The API's root URL (no trailing slash); paths like ``/v1/async-actions`` go after it."""
+        if isinstance(timeout, bool) or not isinstance(timeout, Timeout | int | float):
+            raise TypeError(f"timeout must be a Timeout or seconds, not {type(timeout).__name__}")
+        self.timeout = timeout if isinstance(timeout, Timeout) else Timeout(total=timeout)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+        retry = retry or RetryPolicy()
+        self.retry = retry if max_retries is None else attrs.evolve(retry, max_retries=max_retries)
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise TypeError(
+                f"session must be an aiohttp.ClientSession, not {type(session).__name__}"
+            )
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+        self._client_timeout = aiohttp.ClientTimeout(
+            total=self.timeout.total, sock_connect=self.timeout.connect
+        )
+
+    @staticmethod
+    def _auth_headers(app_id: object, app_token: object, oauth_token: object) -> dict[str, str]:
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Voucherify-Channel": CHANNEL,
+        }
+        if oauth_token is not None:
+            if app_id is not None or app_token is not None:
+                raise ValueError("pass either app_id and app_token, or oauth_token, not both")
+            headers["Authorization"] = f"Bearer {_credential('oauth_token', oauth_token)}"
+            return headers
+        app_id = os.environ.get("VOUCHERIFY_APP_ID") if app_id is None else app_id
+        app_token = os.environ.get("VOUCHERIFY_APP_TOKEN") if app_token is None else app_token
+        if app_id is None or app_token is None:
+            raise ValueError(
+                "no credentials: pass app_id and app_token (or set VOUCHERIFY_APP_ID and "
+                "VOUCHERIFY_APP_TOKEN), or pass oauth_token"
+            )
+        headers["X-App-Id"] = _credential("app_id", app_id)
+        headers["X-App-Token"] = _credential("app_token", app_token)
+        return headers
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<VoucherifyClient {str(self.base_url)!r} auth={self._auth_kind}{state}>"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session the client created (never one you passed in). Idempotent.
+
+        A closed client refuses new requests with :class:`RuntimeError`.
+        """
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("this VoucherifyClient is closed; create a new one")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def _get(self, path: str, params: Mapping[str, str] | None = None) -> RawResponse:
+        """Send one GET (retrying per the policy) and return a 2xx answer.
+
+        Raises:
+            VoucherifyAPIError: a non-2xx answer, after retries where they apply.
+            TransportError: no answer, after retries.
+        """
+        url = self.base_url.with_path(self.base_url.path.rstrip("/") + path, encoded=True)
+        if params:
+            url = url.with_query(params)
+        shown = str(url)
+        attempt = 0
+        while True:
+            session = self._get_session()
+            failure: VoucherifyError
+            try:
+                async with session.get(
+                    url,
+                    headers=self._headers,
+                    allow_redirects=False,
+                    timeout=self._client_timeout,
+                ) as answer:
+                    body = await answer.read()
+                    response = RawResponse(
+                        status=answer.status,
+                        headers=answer.headers,
+                        body=body,
+                        method="GET",
+                        url=shown,
+                    )
+            except TimeoutError:
+                failure = RequestTimeoutError(
+                    f"no answer within the timeout ({self.timeout.total} s total)",
+                    method="GET",
+                    url=shown,
+                )
+            except aiohttp.ClientError as exc:
+                failure = TransportError(
+                    f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                    method="GET",
+                    url=shown,
+                )
+            else:
+                if 200 <= response.status < 300:
+                    return response
+                failure = error_from_response(response)
+            wait = self.retry.decide(
+                attempt,
+                status=failure.status if isinstance(failure, VoucherifyAPIError) else None,
+                retry_after=getattr(failure, "retry_after", None),
+            )
+            if wait is None:
+                raise failure
+            attempt += 1
+            logger.warning(
+                "retrying GET %s in %.2f s (retry %d of %d) after: %s",
+                path,
+                wait,
+                attempt,
+                self.retry.max_retries,
+                failure,
+                extra={"request_id": failure.request_id, "attempt": attempt, "wait": wait},
+            )
+            await asyncio.sleep(wait)
+
+    async def list_async_actions(
+        self, limit: int | None = None, end_date: Any = None
+    ) -> AsyncActionsPage:
+        """Fetch one page of async actions, newest first: exactly one request (plus retries).
+
+        ``limit`` is 1..100 (``None``: the API's default). ``end_date`` limits the
+        page to actions created before it: an aware ``datetime`` (converted to UTC),
+        a ``date`` (midnight UTC), or an ISO-8601 string; it is sent as
+        ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (below the millisecond is dropped).
+
+        Raises:
+            TypeError, ValueError: a bad argument; nothing is sent.
+            VoucherifyError: the API refused, did not answer, or answered with
+                something that is not a page (see the error tree).
+        """
+        params: dict[str, str] = {}
+        if limit is not None:
+            params["limit"] = str(check_limit(limit))
+        if end_date is not None:
+            params["end_date"] = format_end_date(truncate_to_ms(parse_end_date(end_date)))
+        response = await self._get(_LIST_PATH, params)
+        return decode_page(response, limit=limit)
+
+    def iter_async_actions(
+        self, *, page_size: int = MAX_LIMIT, end_date: Any = None
+    ) -> AsyncActionStream:
+        """Stream every async action, newest first, each exactly once.
+
+        Walks the list back in time page by page (``page_size`` 1..100 new actions
+        a page); with ``end_date`` (same forms as :meth:`list_async_actions`), only
+        actions created strictly before it. Correct whether the API reads
+        ``end_date`` as inclusive or exclusive, with any number (below 100) of
+        actions sharing one millisecond, and with or without ``has_more``.
+
+        Returns an :class:`AsyncActionStream`: ``async for action in ...``; nothing
+        is sent until the first action is awaited.
+
+        Raises:
+            TypeError, ValueError: a bad argument, at once; nothing is sent.
+        """
+        stop = parse_end_date(end_date) if end_date is not None else None
+        cursor: PaginationCursor[AsyncAction] = PaginationCursor(page_size=page_size, end_date=stop)
+        return AsyncActionStream(self._fetch_page, cursor)
+
+    async def _fetch_page(self, request: PageRequest) -> AsyncActionsPage:
+        response = await self._get(_LIST_PATH, request.params())
+        return decode_page(response, limit=request.limit)
+
+    async def get_async_action(self, async_action_id: str) -> AsyncActionDetails:
+        """Fetch one async action with its ``result`` (what it did).
+
+        Raises:
+            TypeError, ValueError: ``async_action_id`` is not an id (only letters,
+                digits, ``_`` and ``-``); nothing is sent.
+            NotFoundError: no action with this id.
+            VoucherifyError: any other failure (see the error tree).
+        """
+        action_id = check_action_id(async_action_id)
+        response = await self._get(f"{_LIST_PATH}/{action_id}")
+        return decode_details(response)

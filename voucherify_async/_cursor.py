@@ -1,0 +1,186 @@
+"""The pagination cursor: the state machine that walks ``GET /v1/async-actions`` back in time.
+
+This module owns every decision of a stream: what to ask for next, which actions
+were already yielded, when the walk is over and when it cannot advance. It is pure
+(no aiohttp, no asyncio) so that all of it is tested with plain sync asserts and
+hypothesis; ``_stream`` only carries its requests over HTTP.
+
+How the walk stays exact, whatever the API's undocumented choices:
+
+- The API's ``end_date`` may be inclusive or exclusive, and several actions can
+  share one millisecond. The cursor keeps ``floor``, the oldest ``created_at``
+  yielded so far, and the ids of the actions yielded *at* ``floor`` (``seen``).
+  The next request must return every action created at or before ``floor``: it
+  sends ``end_date = floor + 1 ms`` (right under an exclusive reading, and under an
+  inclusive one it only adds actions already yielded), or ``end_date = floor``
+  once a response has shown the reading is inclusive (an action created exactly
+  at the ``end_date`` sent).
+- From each page it keeps the actions not yet yielded: created at or before
+  ``floor`` and not in ``seen``, and, when the caller gave an ``end_date``,
+  created strictly before it. Everything newer than ``floor`` was yielded already:
+  a page is the newest ``limit`` actions of its range, so all actions of the range
+  newer than the page's oldest are in it.
+- It asks for ``page_size + len(seen)`` actions (at most 100), so that a page
+  still brings ``page_size`` new ones after the repeats at ``floor``.
+- A page with nothing new that says there is more is "stuck": the cursor retries
+  once with a request it has not made yet (the inclusive bound, or ``limit=100``),
+  and when even that brings nothing new it raises :class:`PaginationError`
+  (more than 100 actions in one millisecond, or a server ignoring ``end_date``).
+  Every request either yields an action or changes the request, so the walk
+  always ends.
+- The walk is over when the API says ``has_more: false``, or, when it leaves
+  ``has_more`` out, when a page is not full.
+
+Only the current page's ids at ``floor`` are kept, so memory does not grow with
+the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Generic, Protocol, TypeVar
+
+import attrs
+
+from ._exceptions import PaginationError
+from ._params import MAX_LIMIT, ceil_to_ms, check_limit, format_end_date, truncate_to_ms
+
+__all__ = ["PageRequest", "PaginationCursor"]
+
+_ONE_MS = timedelta(milliseconds=1)
+
+
+class _Action(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+
+_A = TypeVar("_A", bound=_Action)
+
+
+@attrs.frozen
+class PageRequest:
+    """The query of the next list request: ``limit`` and ``end_date`` (``None``: not sent)."""
+
+    limit: int
+    end_date: datetime | None
+
+    def params(self) -> dict[str, str]:
+        """The query string parameters, as the API expects them."""
+        query = {"limit": str(self.limit)}
+        if self.end_date is not None:
+            query["end_date"] = format_end_date(self.end_date)
+        return query
+
+
+class PaginationCursor(Generic[_A]):
+    """Walks the list back in time, yielding each action exactly once (see the module docstring).
+
+    Usage, with any transport::
+
+        cursor = PaginationCursor(page_size=100)
+        while (request := cursor.next_request()) is not None:
+            page = fetch(request.limit, request.end_date)   # one list call
+            for action in cursor.feed(page.async_actions, page.has_more_reported):
+                ...
+
+    Raises:
+        TypeError, ValueError: ``page_size`` not an int in 1..100.
+    """
+
+    def __init__(self, *, page_size: int = MAX_LIMIT, end_date: datetime | None = None) -> None:
+        self.page_size = check_limit(page_size, name="page_size")
+        self.end_date = end_date
+        """Yield only actions created strictly before this (aware UTC), or ``None``."""
+        self.floor: datetime | None = None
+        """The oldest ``created_at`` yielded so far."""
+        self.seen: set[str] = set()
+        """The ids yielded whose ``created_at`` is exactly ``floor``."""
+        self.inclusive: bool | None = None
+        """``True`` once the API has shown that ``end_date`` is inclusive."""
+        self.done = False
+        self.requests_made = 0
+        self._pending: PageRequest | None = None
+        self._escalate = False
+
+    def _plan(self) -> PageRequest:
+        if self.floor is None:
+            bound = None if self.end_date is None else ceil_to_ms(self.end_date)
+        elif self.inclusive:
+            bound = ceil_to_ms(self.floor)
+        else:
+            bound = truncate_to_ms(self.floor) + _ONE_MS
+        limit = MAX_LIMIT if self._escalate else min(MAX_LIMIT, self.page_size + len(self.seen))
+        return PageRequest(limit=limit, end_date=bound)
+
+    def next_request(self) -> PageRequest | None:
+        """The request to make next, or ``None`` when the walk is over."""
+        if self.done:
+            return None
+        self._pending = self._plan()
+        return self._pending
+
+    def feed(self, actions: Sequence[_A], has_more: bool | None) -> list[_A]:
+        """Take the answer to the last :meth:`next_request`; return its new actions, newest first.
+
+        ``has_more`` is the API's flag, ``None`` when the response left it out.
+
+        Raises:
+            PaginationError: the page brought nothing new, says there is more, and
+                no other request can make progress.
+            RuntimeError: no request is pending (a bug in the caller).
+        """
+        request = self._pending
+        if request is None:
+            raise RuntimeError("feed() called without a pending next_request()")
+        self._pending = None
+        self.requests_made += 1
+        bound, floor, seen, stop = request.end_date, self.floor, self.seen, self.end_date
+
+        fresh: list[_A] = []
+        for action in sorted(actions, key=_created_at, reverse=True):
+            created = action.created_at
+            if created == bound:
+                self.inclusive = True
+            if (stop is not None and created >= stop) or (floor is not None and created > floor):
+                continue
+            if action.id in seen:
+                continue
+            seen.add(action.id)  # at floor, or dropped below when the floor moves
+            fresh.append(action)
+
+        exhausted = len(actions) < request.limit if has_more is None else not has_more
+        if fresh:
+            self._escalate = False
+            oldest = fresh[-1].created_at
+            if floor is None or oldest < floor:
+                self.floor = oldest
+                self.seen = {action.id for action in fresh if action.created_at == oldest}
+            self.done = exhausted
+            return fresh
+        if exhausted:
+            self.done = True
+            return fresh
+        # Stuck: nothing new, but more to come. Retry only with a request not made yet.
+        if self._plan() != request:
+            return fresh  # what this page taught (an inclusive end_date) changes the question
+        if request.limit < MAX_LIMIT:
+            self._escalate = True
+            return fresh
+        self.done = True
+        where = format_end_date(bound) if bound is not None else None
+        raise PaginationError(
+            f"cannot advance: a page of {len(actions)} action(s) (limit={request.limit}, "
+            f"end_date={where or 'not sent'}) brought no action not yielded yet, "
+            "though the API says there are more: more than 100 actions may share one "
+            "millisecond, or the server ignores end_date",
+            end_date=where,
+        )
+
+
+def _created_at(action: _Action) -> datetime:
+    return action.created_at

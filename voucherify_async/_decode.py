@@ -1,0 +1,277 @@
+"""Turning an HTTP answer into data or an exception, without touching the network.
+
+Pure: imports neither aiohttp nor asyncio (the "sans-I/O" half of the client). The
+transport hands over a :class:`RawResponse` (status, headers, body); this module
+decides what it means: a page, an action, or a :class:`VoucherifyError` that says
+what went wrong, where, and with which request id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+
+from ._convert import make_converter
+from ._exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    InvalidResponseError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    VoucherifyAPIError,
+)
+from ._models import AsyncAction, AsyncActionDetails, AsyncActionsPage
+
+__all__ = [
+    "RawResponse",
+    "decode_details",
+    "decode_page",
+    "error_from_response",
+    "parse_json",
+    "retry_after_seconds",
+]
+
+_T = TypeVar("_T")
+_EXCERPT = 200
+
+_FAST = make_converter()
+_DETAILED = make_converter(detailed_validation=True)
+
+
+@attrs.frozen
+class RawResponse:
+    """What the transport received: ``status``, ``headers`` (looked up without regard
+    to case), ``body`` bytes, and the ``method`` and ``url`` of the request."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    method: str
+    url: str
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name``, whatever the case of its key, or ``None``."""
+        value = self.headers.get(name)
+        if value is not None:
+            return value
+        lowered = name.lower()
+        for key, candidate in self.headers.items():
+            if key.lower() == lowered:
+                return candidate
+        return None
+
+    @property
+    def request_id(self) -> str | None:
+        """The API's request id from the ``X-Request-Id`` header, if sent."""
+        return self.header("X-Request-Id")
+
+    def excerpt(self) -> str:
+        """The start of the body as text, for error messages."""
+        text = self.body[:_EXCERPT].decode("utf-8", errors="replace")
+        return text + ("..." if len(self.body) > _EXCERPT else "")
+
+
+def parse_json(response: RawResponse) -> Any:
+    """Decode a 2xx body as JSON.
+
+    Raises:
+        InvalidResponseError: the body is empty, not UTF-8 JSON, or cut short.
+    """
+    try:
+        return json.loads(response.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        content_type = response.header("Content-Type") or "no content type"
+        raise InvalidResponseError(
+            f"the body is not JSON ({content_type}): {exc}",
+            status=response.status,
+            excerpt=response.excerpt(),
+            request_id=response.request_id,
+            method=response.method,
+            url=response.url,
+        ) from None
+
+
+def _text(body: Mapping[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    return value if isinstance(value, str) else None
+
+
+def error_from_response(response: RawResponse, *, now: float | None = None) -> VoucherifyAPIError:
+    """Build the exception for a non-2xx answer, of the class its status calls for.
+
+    The API's JSON error body fills ``code``, ``key``, ``message``, ``details``,
+    ``request_id``, ``resource_id`` and ``resource_type``; any other body (a proxy's
+    HTML page) gives a message that quotes its start. A 429 gets ``retry_after``.
+    Redirects are errors too: the client does not follow them, so that the
+    credentials never reach another origin.
+    """
+    status = response.status
+    body: Any = None
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
+        body = json.loads(response.body)
+    if isinstance(body, Mapping):
+        code = body.get("code")
+        fields: dict[str, Any] = {
+            "code": code if isinstance(code, int) and not isinstance(code, bool) else None,
+            "key": _text(body, "key"),
+            "details": _text(body, "details"),
+            "resource_id": _text(body, "resource_id"),
+            "resource_type": _text(body, "resource_type"),
+        }
+        message = _text(body, "message") or "(no message in the error body)"
+        request_id = _text(body, "request_id") or response.request_id
+    else:
+        fields = {}
+        content_type = response.header("Content-Type") or "no content type"
+        message = f"the error body is not the API's JSON ({content_type}): {response.excerpt()!r}"
+        request_id = response.request_id
+    if 300 <= status < 400:
+        location = (response.header("Location") or "nowhere").split("?", 1)[0]
+        message = f"unexpected redirect to {location}; redirects are not followed"
+    common: dict[str, Any] = {
+        "status": status,
+        "request_id": request_id,
+        "method": response.method,
+        "url": response.url,
+        **fields,
+    }
+    if status == 429:
+        return RateLimitError(
+            message, retry_after=retry_after_seconds(response.headers, now=now), **common
+        )
+    return _ERROR_CLASSES.get(status, ServerError if status >= 500 else VoucherifyAPIError)(
+        message, **common
+    )
+
+
+_ERROR_CLASSES: dict[int, type[VoucherifyAPIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    422: BadRequestError,
+}
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """How long the API asks to wait: ``Retry-After`` (seconds or an HTTP date),
+    else ``X-Rate-Limit-Retry`` (epoch seconds); ``None`` if neither is usable.
+
+    Never negative. ``now`` is the current epoch time (default: ``time.time()``).
+    """
+    lookup = RawResponse(status=0, headers=headers, body=b"", method="", url="")
+    current = time.time() if now is None else now
+    retry_after = lookup.header("Retry-After")
+    if retry_after is not None:
+        text = retry_after.strip()
+        try:
+            return max(0.0, float(text))
+        except ValueError:
+            pass
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return max(0.0, moment.timestamp() - current)
+    reset = lookup.header("X-Rate-Limit-Retry")
+    if reset is not None:
+        try:
+            return max(0.0, float(reset.strip()) - current)
+        except ValueError:
+            return None
+    return None
+
+
+def _format_structure_error(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    return f"invalid value ({exc})"
+
+
+def _structure(payload: Any, model: type[_T], *, path: str, response: RawResponse) -> _T:
+    try:
+        return _FAST.structure(payload, model)
+    except Exception:  # noqa: BLE001, S110  # any failure is explained by the detailed pass below
+        pass
+    try:
+        _DETAILED.structure(payload, model)
+    except cattrs.BaseValidationError as exc:
+        problems = cattrs.transform_error(exc, path=path, format_exception=_format_structure_error)
+    except Exception as exc:  # noqa: BLE001  # a hook failing outside cattrs' bookkeeping
+        problems = [f"{_format_structure_error(exc, model)} @ {path}"]
+    else:  # pragma: no cover  # the fast converter failed, so the detailed one must too
+        problems = [f"cannot structure {model.__name__} @ {path}"]
+    message, _, field = problems[0].rpartition(" @ ")
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    error = _invalid(f"the payload cannot be read: {message}{more}", field, response)
+    error.excerpt = None  # the field path says more than the start of the body
+    raise error
+
+
+def _invalid(message: str, field: str, response: RawResponse) -> InvalidResponseError:
+    return InvalidResponseError(
+        message,
+        status=response.status,
+        field=field,
+        excerpt=response.excerpt(),
+        request_id=response.request_id,
+        method=response.method,
+        url=response.url,
+    )
+
+
+def _object(payload: Any, response: RawResponse) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise _invalid(f"expected a JSON object, got {type(payload).__name__}", "$", response)
+    return payload
+
+
+def decode_page(response: RawResponse, *, limit: int | None) -> AsyncActionsPage:
+    """Read a 2xx list answer into an :class:`AsyncActionsPage`.
+
+    ``limit`` is the limit the request sent (``None``: none sent); when the answer
+    leaves ``has_more`` out, the page has more exactly when it is full.
+
+    Raises:
+        InvalidResponseError: not JSON, not an object, ``async_actions`` missing or
+            not a list, ``has_more`` not a boolean, or an action that cannot be
+            structured (the message names the field, e.g.
+            ``$.async_actions[3].created_at``).
+    """
+    body = _object(parse_json(response), response)
+    items = body.get("async_actions")
+    if not isinstance(items, list):
+        problem = "required field missing" if items is None else "expected a list"
+        raise _invalid(f"async_actions: {problem}", "$.async_actions", response)
+    reported = body.get("has_more")
+    if reported is not None and not isinstance(reported, bool):
+        problem = f"expected a boolean, got {type(reported).__name__}"
+        raise _invalid(f"has_more: {problem}", "$.has_more", response)
+    actions = _structure(items, list[AsyncAction], path="$.async_actions", response=response)
+    if reported is None:
+        has_more = len(actions) >= limit if limit is not None else bool(actions)
+    else:
+        has_more = reported
+    return AsyncActionsPage(
+        async_actions=tuple(actions), has_more=has_more, has_more_reported=reported
+    )
+
+
+def decode_details(response: RawResponse) -> AsyncActionDetails:
+    """Read a 2xx get answer into an :class:`AsyncActionDetails`.
+
+    Raises:
+        InvalidResponseError: not JSON, not an object, or a field that cannot be
+            structured (the message names it).
+    """
+    body = _object(parse_json(response), response)
+    return _structure(body, AsyncActionDetails, path="$", response=response)

@@ -1,0 +1,129 @@
+"""Checking and encoding the arguments of a request, before anything is sent.
+
+Pure: imports neither aiohttp nor asyncio. Every function raises :class:`TypeError`
+for a value of the wrong type and :class:`ValueError` for a value out of range.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+__all__ = [
+    "MAX_LIMIT",
+    "ceil_to_ms",
+    "check_action_id",
+    "check_limit",
+    "format_end_date",
+    "parse_end_date",
+    "truncate_to_ms",
+]
+
+MAX_LIMIT = 100
+"""The largest ``limit`` the API accepts."""
+
+_ONE_MS = timedelta(milliseconds=1)
+_DATE_ONLY_LENGTH = len("2016-11-16")
+_ACTION_ID = re.compile(r"[A-Za-z0-9_\-]{1,128}")
+
+
+def check_limit(value: object, *, name: str = "limit") -> int:
+    """Return ``value`` if it is an ``int`` in 1..100.
+
+    Raises:
+        TypeError: not an ``int`` (a ``bool`` is not an int here).
+        ValueError: outside 1..100.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int from 1 to {MAX_LIMIT}, not {type(value).__name__}")
+    if not 1 <= value <= MAX_LIMIT:
+        raise ValueError(f"{name} must be from 1 to {MAX_LIMIT}, got {value}")
+    return value
+
+
+def parse_end_date(value: object) -> datetime:
+    """Turn an ``end_date`` argument into an aware UTC datetime.
+
+    Accepts an aware :class:`~datetime.datetime` (converted to UTC), a
+    :class:`~datetime.date` (midnight UTC), or an ISO-8601 string: a date
+    (``"2016-11-16"``) or a date-time with a UTC offset or ``Z``
+    (``"2016-11-16T14:14:31Z"``).
+
+    Raises:
+        TypeError: any other type.
+        ValueError: a naive datetime (no timezone: it is ambiguous), or a string
+            that is not an ISO-8601 date or date-time, or names an impossible date.
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"end_date must be timezone-aware, got the naive datetime {value.isoformat()}; "
+                "use datetime(..., tzinfo=datetime.UTC)"
+            )
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=UTC)
+    if isinstance(value, str):
+        return _parse_end_date_string(value)
+    raise TypeError(
+        "end_date must be an aware datetime, a date or an ISO-8601 string, "
+        f"not {type(value).__name__}"
+    )
+
+
+def _parse_end_date_string(text: str) -> datetime:
+    stripped = text.strip()
+    try:
+        if len(stripped) == _DATE_ONLY_LENGTH:
+            return datetime.combine(date.fromisoformat(stripped), time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(stripped)
+    except ValueError as exc:
+        raise ValueError(
+            f"end_date {text!r} is not an ISO-8601 date (2016-11-16) or date-time "
+            f"(2016-11-16T14:14:31Z): {exc}"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ValueError(
+            f"end_date {text!r} has no timezone; add 'Z' for UTC or an offset like '+02:00'"
+        )
+    return parsed.astimezone(UTC)
+
+
+def truncate_to_ms(moment: datetime) -> datetime:
+    """Drop everything below the millisecond."""
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+
+
+def ceil_to_ms(moment: datetime) -> datetime:
+    """Round up to the next whole millisecond (unchanged if already whole)."""
+    truncated = truncate_to_ms(moment)
+    return truncated if truncated == moment else truncated + _ONE_MS
+
+
+def format_end_date(moment: datetime) -> str:
+    """Format an aware datetime the way the API writes timestamps: ``2022-09-05T11:40:17.098Z``.
+
+    The datetime is converted to UTC; precision below the millisecond is dropped.
+    """
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def check_action_id(value: object) -> str:
+    """Return ``value`` if it is a plausible async action id (``aa_0ba518c55290c6fd62``).
+
+    Only letters, digits, ``_`` and ``-`` (1 to 128 of them) pass, so that no id
+    can change the request's path or add a query.
+
+    Raises:
+        TypeError: not a ``str``.
+        ValueError: empty, too long, or with any other character.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"async_action_id must be a str, not {type(value).__name__}")
+    if not _ACTION_ID.fullmatch(value):
+        raise ValueError(
+            f"async_action_id {value[:140]!r} is not an async action id "
+            "(letters, digits, '_' and '-', like 'aa_0ba518c55290c6fd62')"
+        )
+    return value
