@@ -243,18 +243,20 @@ class VoucherifyClient:
                         method="GET",
                         url=shown,
                     )
-            except TimeoutError:
+            except TimeoutError as exc:
                 failure = RequestTimeoutError(
                     f"no answer within the timeout ({self.timeout.total} s total)",
                     method="GET",
                     url=shown,
                 )
+                failure.__cause__ = exc
             except aiohttp.ClientError as exc:
                 failure = TransportError(
                     f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
                     method="GET",
                     url=shown,
                 )
+                failure.__cause__ = exc
             else:
                 if 200 <= response.status < 300:
                     return response

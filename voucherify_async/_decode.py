@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import re
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_SECONDS = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,6})?")
 _EXCERPT = 200
 
 _FAST = make_converter()
@@ -87,7 +90,7 @@ def parse_json(response: RawResponse) -> Any:
     """
     try:
         return json.loads(response.body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         content_type = response.header("Content-Type") or "no content type"
         raise InvalidResponseError(
             f"the body is not JSON ({content_type}): {exc}",
@@ -96,7 +99,7 @@ def parse_json(response: RawResponse) -> Any:
             request_id=response.request_id,
             method=response.method,
             url=response.url,
-        ) from None
+        ) from exc
 
 
 def _text(body: Mapping[str, Any], key: str) -> str | None:
@@ -115,7 +118,7 @@ def error_from_response(response: RawResponse, *, now: float | None = None) -> V
     """
     status = response.status
     body: Any = None
-    with contextlib.suppress(ValueError, UnicodeDecodeError):
+    with contextlib.suppress(ValueError, UnicodeDecodeError, RecursionError):
         body = json.loads(response.body)
     if isinstance(body, Mapping):
         code = body.get("code")
@@ -134,7 +137,7 @@ def error_from_response(response: RawResponse, *, now: float | None = None) -> V
         message = f"the error body is not the API's JSON ({content_type}): {response.excerpt()!r}"
         request_id = response.request_id
     if 300 <= status < 400:
-        location = (response.header("Location") or "nowhere").split("?", 1)[0]
+        location = _without_secrets(response.header("Location"))
         message = f"unexpected redirect to {location}; redirects are not followed"
     common: dict[str, Any] = {
         "status": status,
@@ -150,6 +153,18 @@ def error_from_response(response: RawResponse, *, now: float | None = None) -> V
     return _ERROR_CLASSES.get(status, ServerError if status >= 500 else VoucherifyAPIError)(
         message, **common
     )
+
+
+def _without_secrets(location: str | None) -> str:
+    """The origin and path of a redirect target, without user info, query or fragment."""
+    if not location:
+        return "nowhere"
+    path = location.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = path.partition("://")
+    if sep:
+        authority, slash, tail = rest.partition("/")
+        path = f"{scheme}://{authority.rpartition('@')[2]}{slash}{tail}"
+    return path
 
 
 _ERROR_CLASSES: dict[int, type[VoucherifyAPIError]] = {
@@ -172,10 +187,8 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     retry_after = lookup.header("Retry-After")
     if retry_after is not None:
         text = retry_after.strip()
-        try:
-            return max(0.0, float(text))
-        except ValueError:
-            pass
+        if _SECONDS.fullmatch(text):  # RFC 9110 says digits; a fraction is tolerated
+            return float(text)
         try:
             moment = parsedate_to_datetime(text)
         except (TypeError, ValueError):
@@ -185,9 +198,10 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     reset = lookup.header("X-Rate-Limit-Retry")
     if reset is not None:
         try:
-            return max(0.0, float(reset.strip()) - current)
+            reset_at = float(reset.strip())
         except ValueError:
             return None
+        return max(0.0, reset_at - current) if math.isfinite(reset_at) else None
     return None
 
 

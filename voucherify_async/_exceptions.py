@@ -18,15 +18,17 @@ The tree (``docs/errors.md`` draws the same one)::
 Invalid arguments are not API problems: they raise :class:`ValueError` or
 :class:`TypeError` before any request is sent.
 
-Lower-level exceptions (aiohttp, :mod:`json`, cattrs) are translated at the edge
-and chained as ``__cause__``. No message here ever contains a credential.
+Lower-level exceptions (aiohttp, :mod:`json`) are translated at the edge and kept
+as ``__cause__``; a payload that cannot be structured is explained by the JSON path
+of the bad field instead of cattrs' own exception. No message here ever contains a
+credential. Every error pickles (for process pools and task queues).
 
 This module imports neither aiohttp nor asyncio.
 """
 
 from __future__ import annotations
 
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 __all__ = [
     "AuthenticationError",
@@ -55,6 +57,13 @@ class _APIErrorFields(TypedDict, total=False):
     url: str | None
 
 
+def _rebuild(cls: type[VoucherifyError], message: str, state: dict[str, Any]) -> VoucherifyError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
 def _join(parts: list[str]) -> str:
     return "; ".join(part for part in parts if part)
 
@@ -80,6 +89,9 @@ class VoucherifyError(Exception):
         self.request_id = request_id
         self.method = method
         self.url = url
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
     def _summary(self) -> str:
         """What happened, without the request context (subclasses add their fields)."""

@@ -116,7 +116,7 @@ class AsyncActionsPage:
         return len(self.async_actions)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, eq=False)  # equality is the Mapping's: equal to its raw dict
 class AsyncActionResult(Mapping[str, Any]):
     """What an action did: the raw ``result`` mapping, with typed access to the common fields.
 
