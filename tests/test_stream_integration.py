@@ -1,0 +1,238 @@
+"""Streams over real loopback HTTP against the fake server: every action exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from voucherify_async import (
+    AsyncAction,
+    AsyncActionsPage,
+    AsyncActionStream,
+    InvalidResponseError,
+    PaginationError,
+    RetryPolicy,
+    ServerError,
+    VoucherifyClient,
+)
+from voucherify_async.testing import (
+    FAKE_APP_ID,
+    FAKE_APP_TOKEN,
+    FakeVoucherify,
+    Fault,
+    generate_actions,
+)
+
+# 1,200 actions with many one-millisecond ties (up to 12 actions in one millisecond).
+ACTIONS = generate_actions(1_200, seed=11, tie_rate=0.5, max_tie=12)
+
+
+def expected_ids(actions: list[dict[str, Any]], before: datetime | None = None) -> list[str]:
+    def created(action: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(action["created_at"])
+
+    kept = [a for a in actions if before is None or created(a) < before]
+    return [a["id"] for a in sorted(kept, key=created, reverse=True)]
+
+
+def client_for(fake: FakeVoucherify, **kwargs: Any) -> VoucherifyClient:
+    kwargs.setdefault("retry", RetryPolicy.instant(max_retries=5))
+    return VoucherifyClient(FAKE_APP_ID, FAKE_APP_TOKEN, base_url=fake.base_url, **kwargs)
+
+
+async def drain(stream: AsyncActionStream) -> list[AsyncAction]:
+    return [action async for action in stream]
+
+
+def assert_exactly_once_newest_first(got: list[AsyncAction], expected: list[str]) -> None:
+    ids = [action.id for action in got]
+    assert len(ids) == len(set(ids)), "an action was yielded twice"
+    assert sorted(ids) == sorted(expected), "an action was lost"
+    times = [action.created_at for action in got]
+    assert times == sorted(times, reverse=True), "not newest first"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("inclusive", [False, True], ids=["exclusive", "inclusive"])
+@pytest.mark.parametrize("send_has_more", [True, False], ids=["has_more", "no_has_more"])
+@pytest.mark.parametrize("order", ["newest_first", "shuffled"])
+@pytest.mark.parametrize("page_size", [1, 7, 100])
+async def test_every_action_exactly_once_under_both_readings(
+    inclusive: bool, send_has_more: bool, order: str, page_size: int
+) -> None:
+    actions = ACTIONS if page_size > 1 else ACTIONS[:300]
+    fake = FakeVoucherify(
+        actions=actions,
+        end_date_inclusive=inclusive,
+        send_has_more=send_has_more,
+        order=order,
+        shuffle_ties=True,
+    )
+    async with fake, client_for(fake) as client:
+        got = await drain(client.iter_async_actions(page_size=page_size))
+    assert_exactly_once_newest_first(got, expected_ids(actions))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("inclusive", [False, True], ids=["exclusive", "inclusive"])
+async def test_callers_end_date_is_strict_whatever_the_servers_reading(inclusive: bool) -> None:
+    """Only actions created strictly before end_date, even one equal to a tie group's time."""
+    tie_time = next(
+        a["created_at"]
+        for a, b in itertools.pairwise(ACTIONS)
+        if a["created_at"] == b["created_at"]
+    )
+    stop = datetime.fromisoformat(tie_time)
+    fake = FakeVoucherify(actions=ACTIONS, end_date_inclusive=inclusive)
+    async with fake, client_for(fake) as client:
+        got = await drain(client.iter_async_actions(page_size=10, end_date=stop))
+    assert_exactly_once_newest_first(got, expected_ids(ACTIONS, before=stop))
+    assert all(action.created_at < stop for action in got)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_survives_faults_midway_without_loss_or_duplicates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeVoucherify(actions=ACTIONS, shuffle_ties=True)
+    fake.faults.random(
+        rate=0.3,
+        kinds=[
+            Fault.status(429, retry_after=0),
+            Fault.status(503),
+            Fault.status(502, html=True),
+            Fault.drop(),
+        ],
+        seed=5,
+    )
+    caplog.set_level(logging.WARNING, logger="voucherify_async")
+    async with fake, client_for(fake, retry=RetryPolicy.instant(max_retries=10)) as client:
+        got = await drain(client.iter_async_actions(page_size=50))
+    assert_exactly_once_newest_first(got, expected_ids(ACTIONS))
+    retries = [r for r in caplog.records if r.name == "voucherify_async"]
+    assert retries, "faults were injected, so retries must have been logged"
+    assert all(hasattr(r, "attempt") and hasattr(r, "wait") for r in retries)
+
+
+@pytest.mark.asyncio
+async def test_after_a_failed_page_iterating_again_resumes_without_loss() -> None:
+    """An error that survives the retries leaves the stream where it was."""
+    fake = FakeVoucherify(actions=ACTIONS[:250])
+    async with fake, client_for(fake, retry=RetryPolicy.instant(max_retries=0)) as client:
+        stream = client.iter_async_actions(page_size=100)
+        got: list[AsyncAction] = []
+        async for action in stream:
+            got.append(action)
+            if len(got) == 100:
+                fake.faults.push(Fault.status(503), endpoint="list")
+                break
+        with pytest.raises(ServerError):
+            await drain(stream)
+        got += await drain(stream)
+    assert_exactly_once_newest_first(got, expected_ids(ACTIONS[:250]))
+
+
+@pytest.mark.asyncio
+async def test_a_truncated_page_raises_invalid_response_with_the_request_id() -> None:
+    fake = FakeVoucherify(actions=ACTIONS[:10])
+    fake.faults.push(Fault.truncated(), endpoint="list")
+    async with fake, client_for(fake) as client:
+        with pytest.raises(InvalidResponseError) as raised:
+            await client.list_async_actions(limit=10)
+    error = raised.value
+    assert error.status == 200
+    assert error.request_id is not None
+    assert error.request_id.startswith("v-")
+    assert error.request_id in str(error)
+    assert "/v1/async-actions" in str(error)
+
+
+@pytest.mark.asyncio
+async def test_breaking_out_early_stops_the_requests() -> None:
+    fake = FakeVoucherify(actions=ACTIONS)
+    async with fake, client_for(fake) as client:
+        async for _action in client.iter_async_actions(page_size=10):
+            break
+        await asyncio.sleep(0.05)
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_pages_yields_new_actions_page_by_page() -> None:
+    fake = FakeVoucherify(actions=ACTIONS[:95])
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=30)
+        first = await anext(stream)
+        pages: list[AsyncActionsPage] = [page async for page in stream.pages()]
+    ids = [first.id] + [action.id for page in pages for action in page]
+    assert ids == expected_ids(ACTIONS[:95])
+    assert all(len(page) > 0 for page in pages)
+    assert pages[-1].has_more is False
+    assert all(page.has_more for page in pages[:-1])
+
+
+@pytest.mark.asyncio
+async def test_aclose_and_async_with_end_the_stream() -> None:
+    fake = FakeVoucherify(actions=ACTIONS[:50])
+    async with fake, client_for(fake) as client:
+        async with client.iter_async_actions(page_size=10) as stream:
+            assert (await anext(stream)).id == expected_ids(ACTIONS[:50])[0]
+        assert await drain(stream) == []
+        other = client.iter_async_actions(page_size=10)
+        await other.aclose()
+        assert await drain(other) == []
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_consuming_task_midstream_is_clean() -> None:
+    """Cancelled while a page request is in flight: no error but CancelledError, no warning."""
+    fake = FakeVoucherify(actions=ACTIONS, latency=0.05)
+    got: list[AsyncAction] = []
+    async with fake, client_for(fake) as client:
+        midway = asyncio.Event()
+
+        async def consume() -> None:
+            async for action in client.iter_async_actions(page_size=10):
+                got.append(action)
+                if len(got) == 15:
+                    midway.set()
+
+        task = asyncio.create_task(consume())
+        await midway.wait()
+        await asyncio.sleep(0.01)  # let the task start the next page request
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The client stays usable after a cancellation.
+        page = await client.list_async_actions(limit=1)
+    assert page.async_actions[0].id == expected_ids(ACTIONS)[0]
+
+
+@pytest.mark.asyncio
+async def test_a_tie_group_of_more_than_100_raises_pagination_error() -> None:
+    """Raised, not looped on and not skipped: 150 actions in one millisecond cannot be paged."""
+    moment = "2025-06-01T12:00:00.000Z"
+    crowd = [
+        {"id": f"aa_{i:018x}", "created_at": moment, "type": "VOUCHERS.IMPORT", "status": "DONE"}
+        for i in range(150)
+    ]
+    fake = FakeVoucherify(actions=crowd)
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=100)
+        with pytest.raises(PaginationError, match="cannot advance"):
+            await drain(stream)
+    assert len(fake.requests) <= 4
+
+
+@pytest.mark.asyncio
+async def test_created_at_is_aware_utc() -> None:
+    fake = FakeVoucherify(actions=ACTIONS[:5])
+    async with fake, client_for(fake) as client:
+        page = await client.list_async_actions(limit=5)
+    assert all(action.created_at.tzinfo is UTC for action in page)
