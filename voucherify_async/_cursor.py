@@ -38,17 +38,22 @@ the stream.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 import attrs
 
 from ._exceptions import PaginationError
-from ._params import MAX_LIMIT, ceil_to_ms, check_limit, format_end_date, truncate_to_ms
+from ._params import (
+    MAX_LIMIT,
+    ceil_to_ms,
+    check_limit,
+    format_end_date,
+    next_ms,
+    truncate_to_ms,
+)
 
 __all__ = ["PageRequest", "PaginationCursor"]
-
-_ONE_MS = timedelta(milliseconds=1)
 
 
 class _Action(Protocol):
@@ -113,7 +118,7 @@ class PaginationCursor(Generic[_A]):
         elif self.inclusive:
             bound = ceil_to_ms(self.floor)
         else:
-            bound = truncate_to_ms(self.floor) + _ONE_MS
+            bound = next_ms(truncate_to_ms(self.floor))
         limit = MAX_LIMIT if self._escalate else min(MAX_LIMIT, self.page_size + len(self.seen))
         return PageRequest(limit=limit, end_date=bound)
 

@@ -15,6 +15,7 @@ __all__ = [
     "check_action_id",
     "check_limit",
     "format_end_date",
+    "next_ms",
     "parse_end_date",
     "truncate_to_ms",
 ]
@@ -95,9 +96,21 @@ def truncate_to_ms(moment: datetime) -> datetime:
 
 
 def ceil_to_ms(moment: datetime) -> datetime:
-    """Round up to the next whole millisecond (unchanged if already whole)."""
+    """Round up to the next whole millisecond (unchanged if already whole).
+
+    At the very end of the datetime range, where no next millisecond exists, the
+    last whole millisecond is returned.
+    """
     truncated = truncate_to_ms(moment)
-    return truncated if truncated == moment else truncated + _ONE_MS
+    return truncated if truncated == moment else next_ms(truncated)
+
+
+def next_ms(moment: datetime) -> datetime:
+    """One millisecond later, or ``moment`` itself at the end of the datetime range."""
+    try:
+        return moment + _ONE_MS
+    except OverflowError:
+        return moment
 
 
 def format_end_date(moment: datetime) -> str:
@@ -106,7 +119,10 @@ def format_end_date(moment: datetime) -> str:
     The datetime is converted to UTC; precision below the millisecond is dropped.
     """
     utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def check_action_id(value: object) -> str:

@@ -1,0 +1,569 @@
+"""The fake Async Actions API: :class:`FakeVoucherify`, a real HTTP server on loopback.
+
+It serves ``GET /v1/async-actions`` and ``GET /v1/async-actions/{id}`` as the
+vendor's spec describes them (auth, query checks, error bodies, headers), from an
+in-memory store it keeps sorted, and injects the faults queued in ``fake.faults``.
+Each request is handled in this order:
+
+1. record it in ``fake.requests``, with the fault it takes from ``fake.faults``
+   (only GETs to the two endpoints take faults);
+2. wait ``latency`` (plus a ``Fault.delay``'s seconds);
+3. unknown path: 404; another method than GET: 405;
+4. the fault's answer, if any; else check credentials (401) and the query (400),
+   and answer.
+
+Every answer carries ``X-Request-Id`` (echoed as ``request_id`` in error bodies)
+and ``X-Rate-Limit-Limit`` / ``X-Rate-Limit-Remaining`` (constant: no rate limit is
+enforced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import random
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import attrs
+from aiohttp import web
+
+from voucherify_async.testing._faults import Endpoint, Fault, FaultQueue
+from voucherify_async.testing._query import InvalidQuery, parse_end_date, parse_limit
+from voucherify_async.testing._store import ActionStore, list_body
+
+__all__ = [
+    "FAKE_APP_ID",
+    "FAKE_APP_TOKEN",
+    "FakeVoucherify",
+    "Order",
+    "RecordedRequest",
+]
+
+#: The ``X-App-Id`` a :class:`FakeVoucherify` accepts by default.
+FAKE_APP_ID = "fake-app-id"
+#: The ``X-App-Token`` a :class:`FakeVoucherify` accepts by default.
+FAKE_APP_TOKEN = "fake-app-token"  # noqa: S105 - a published test credential, not a secret
+
+Order = Literal["newest_first", "shuffled"]
+_ORDERS = ("newest_first", "shuffled")
+
+_LIST_PATH = "/v1/async-actions"
+_GET_PREFIX = _LIST_PATH + "/"
+# Neither value is enforced: constant, and high enough that no client slows down.
+_RATE_LIMIT = "2000"
+_RATE_LIMIT_REMAINING = "1999"
+# The vendor does not document the values of X-Rate-Limit-Type; this one is made up.
+_RATE_LIMIT_TYPE = "requests_per_minute"
+# Backstop for aiohttp's graceful shutdown; the fake's own waits end at once on stop.
+_SHUTDOWN_TIMEOUT = 1.0
+_THREAD_JOIN_TIMEOUT = 30.0
+_JSON = "application/json"
+_HTML_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>{title}</title></head>\n"
+    "<body><center><h1>{title}</h1></center><hr><center>nginx</center></body></html>\n"
+)
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """One request the fake received, as it arrived.
+
+    ``query`` holds the first value of each parameter, decoded; ``headers`` has
+    lower-case names (``headers["x-app-id"]``). ``fault`` is the fault injected
+    into it, if any.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    fault: Fault | None = None
+
+
+class FakeVoucherify:
+    """A fake Voucherify Async Actions API, served over real HTTP on ``127.0.0.1``.
+
+    Usage::
+
+        async with FakeVoucherify(actions=generate_actions(1_000, seed=7)) as fake:
+            ...  # point the client at fake.base_url
+
+    Knobs (plain attributes, changeable while serving):
+
+    - ``app_id`` / ``app_token``: the accepted ``X-App-Id`` / ``X-App-Token``;
+      ``None`` accepts any non-empty value. ``oauth_token``: when set,
+      ``Authorization: Bearer <oauth_token>`` is accepted too.
+    - ``end_date_inclusive``: list actions created at or before ``end_date``
+      (``True``) or strictly before it (``False``, the default). The API does not
+      document which.
+    - ``send_has_more``: ``False`` leaves ``has_more`` out of list answers, as older
+      API versions did.
+    - ``order``: ``"newest_first"``, or ``"shuffled"`` (the items of each page in a
+      seeded random order; which items are on the page does not change).
+    - ``shuffle_ties``: actions created in the same millisecond come in a different
+      order on each request, so a page boundary inside such a tie returns a random
+      subset of it (the default keeps ties in a stable order).
+    - ``latency``: seconds to wait before every answer.
+    - ``default_limit``: the page size when the query has no ``limit``. The API
+      does not document its default; 10 is an assumption.
+
+    ``seed`` fixes every random choice the fake makes (request ids, shuffles).
+    """
+
+    def __init__(
+        self,
+        *,
+        actions: Iterable[Mapping[str, Any]] = (),
+        app_id: str | None = FAKE_APP_ID,
+        app_token: str | None = FAKE_APP_TOKEN,
+        oauth_token: str | None = None,
+        end_date_inclusive: bool = False,
+        send_has_more: bool = True,
+        order: Order = "newest_first",
+        shuffle_ties: bool = False,
+        latency: float = 0.0,
+        default_limit: int = 10,
+        seed: int = 0,
+    ) -> None:
+        """Make a fake holding ``actions`` (get bodies, with ``result``); it serves once started.
+
+        Raises:
+            TypeError, ValueError: as :meth:`set_actions`, or a knob out of range
+                (``order`` unknown, ``latency`` < 0, ``default_limit`` < 1).
+        """
+        self.app_id = app_id
+        self.app_token = app_token
+        self.oauth_token = oauth_token
+        self.end_date_inclusive = end_date_inclusive
+        self.send_has_more = send_has_more
+        self.order = order
+        self.shuffle_ties = shuffle_ties
+        self.latency = latency
+        self.default_limit = default_limit
+        #: Every request received, oldest first; clear it at will.
+        self.requests: list[RecordedRequest] = []
+        #: The faults to inject: ``fake.faults.push(Fault.status(503))``.
+        self.faults = FaultQueue()
+        self._seed = seed
+        # Seeded on purpose (noqa: S311): the same seed makes the same ids and shuffles.
+        self._request_ids = random.Random(f"request-ids:{seed}")  # noqa: S311
+        self._shuffles = random.Random(f"shuffles:{seed}")  # noqa: S311
+        self._store_lock = threading.Lock()
+        self._store = ActionStore.build(actions)
+        self._runner: web.AppRunner | None = None
+        self._stopping: asyncio.Event | None = None
+        self._base_url: str | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- knobs that need checking -------------------------------------------------
+
+    @property
+    def order(self) -> Order:
+        """``"newest_first"`` or ``"shuffled"``; setting another value raises ValueError."""
+        return self._order
+
+    @order.setter
+    def order(self, value: Order) -> None:
+        if value not in _ORDERS:
+            raise ValueError(f"order must be 'newest_first' or 'shuffled', not {value!r}")
+        self._order = value
+
+    @property
+    def latency(self) -> float:
+        """Seconds added before every answer; setting a negative value raises ValueError."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"latency must be finite and >= 0, not {value}")
+        self._latency = value
+
+    @property
+    def default_limit(self) -> int:
+        """The page size without ``limit`` in the query; setting a value < 1 raises ValueError."""
+        return self._default_limit
+
+    @default_limit.setter
+    def default_limit(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"default_limit must be >= 1, not {value}")
+        self._default_limit = value
+
+    @property
+    def seed(self) -> int:
+        """The seed given at construction (read-only)."""
+        return self._seed
+
+    # -- the store ----------------------------------------------------------------
+
+    @property
+    def actions(self) -> list[Mapping[str, Any]]:
+        """A new list of the stored actions, newest first (ties in the order given)."""
+        return self._store.newest_first()
+
+    def set_actions(self, actions: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the stored actions (get bodies; list answers leave ``result`` out).
+
+        The mappings are kept, not copied: do not change them while they are served.
+
+        Raises:
+            TypeError: an action is not a mapping, or its ``id`` / ``created_at`` is
+                not a string.
+            ValueError: an ``id`` is repeated, or a ``created_at`` is not an ISO-8601
+                timestamp of at most millisecond precision.
+        """
+        store = ActionStore.build(actions)
+        with self._store_lock:
+            self._store = store
+
+    def add_actions(self, actions: Iterable[Mapping[str, Any]]) -> None:
+        """Add actions to the store (for example ones "created" while a client pages).
+
+        Raises:
+            TypeError: as :meth:`set_actions`.
+            ValueError: as :meth:`set_actions`, also for an ``id`` already stored.
+        """
+        with self._store_lock:
+            self._store = self._store.merged(actions)
+
+    # -- serving ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: no trailing slash, no ``/v1``.
+
+        Raises:
+            RuntimeError: the fake is not serving.
+        """
+        if self._base_url is None:
+            raise RuntimeError("FakeVoucherify is not serving: use 'async with' or run_in_thread()")
+        return self._base_url
+
+    async def start(self) -> None:
+        """Serve on a free port of ``127.0.0.1`` from the running event loop.
+
+        Raises:
+            RuntimeError: the fake is already serving.
+            OSError: no port could be bound.
+        """
+        if self._runner is not None:
+            raise RuntimeError("FakeVoucherify is already serving")
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        host, port = runner.addresses[0][:2]
+        self._stopping = asyncio.Event()
+        self._runner = runner
+        self._base_url = f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        """Stop serving, at once: the port closes, and pending waits (``latency``,
+        ``Fault.delay``) are cut short so their requests get answered now.
+
+        Call it from the loop that started the fake. Does nothing when not serving.
+        """
+        runner = self._runner
+        if runner is None:
+            return
+        assert self._stopping is not None  # set together with _runner
+        self._runner = None
+        self._base_url = None
+        # Refuse new connections first, so that no client reconnects into the
+        # closing server, then end the waits, then close the open connections.
+        for site in runner.sites:
+            await site.stop()
+        self._stopping.set()
+        await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        """Start serving (see :meth:`start`)."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop serving (see :meth:`stop`)."""
+        await self.stop()
+
+    @contextlib.contextmanager
+    def run_in_thread(self) -> Iterator[Self]:
+        """Serve from a background thread with its own event loop, for the ``with`` block.
+
+        For synchronous code, code on another event loop, or a CLI under test.
+        Knobs, faults and the store may be changed from any thread meanwhile.
+
+        Raises:
+            RuntimeError: the fake is already serving, or its thread did not stop.
+            OSError: no port could be bound.
+        """
+        if self._runner is not None or self._thread is not None:
+            raise RuntimeError("FakeVoucherify is already serving")
+        ready: Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = Future()
+        thread = threading.Thread(target=self._thread_main, args=(ready,), name="FakeVoucherify")
+        self._thread = thread
+        thread.start()
+        try:
+            loop, done = ready.result()
+        except BaseException:
+            thread.join()
+            self._thread = None
+            raise
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(done.set)
+            thread.join(_THREAD_JOIN_TIMEOUT)
+            self._thread = None
+            if thread.is_alive():  # pragma: no cover - stop() ends every wait at once
+                raise RuntimeError("FakeVoucherify's thread did not stop")
+
+    def _thread_main(self, ready: Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
+        try:
+            asyncio.run(self._serve_until_stopped(ready))
+        except BaseException as exc:
+            if ready.done():  # a failure while stopping: let threading report it
+                raise
+            ready.set_exception(exc)  # a failure to start: run_in_thread() raises it
+
+    async def _serve_until_stopped(
+        self, ready: Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
+    ) -> None:
+        await self.start()
+        done = asyncio.Event()
+        ready.set_result((asyncio.get_running_loop(), done))
+        try:
+            await done.wait()
+        finally:
+            await self.stop()
+
+    def __repr__(self) -> str:
+        where = self._base_url or "not serving"
+        return f"<FakeVoucherify {where}, {len(self._store)} actions>"
+
+    # -- answering ----------------------------------------------------------------
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        request_id = f"v-{self._request_ids.getrandbits(72):018x}"
+        endpoint, action_id = _route(request.path)
+        fault = None
+        if endpoint is not None and request.method == "GET":
+            fault = self.faults.take(endpoint)
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers={name.lower(): value for name, value in request.headers.items()},
+                fault=fault,
+            )
+        )
+        wait = self.latency + (fault.seconds if fault is not None else 0.0)
+        if wait:
+            await self._wait(wait)
+
+        headers = _headers(request_id)
+        if endpoint is None:
+            details = f"Cannot {request.method} {request.path}"
+            body = _error(404, "not_found", "Resource not found", details, request_id)
+            return _json(404, body, headers)
+        if request.method != "GET":
+            details = f"{request.method} is not allowed on {request.path}"
+            body = _error(405, "method_not_allowed", "Method not allowed", details, request_id)
+            headers["Allow"] = "GET"
+            return _json(405, body, headers)
+        if fault is not None and fault.kind not in ("delay", "truncated"):
+            return _fault_response(request, fault, request_id, headers)
+
+        status, answer = self._answer(request, endpoint, action_id, request_id)
+        truncated = fault is not None and fault.kind == "truncated"
+        return _json(status, answer, headers, truncated=truncated)
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the fake starts stopping meanwhile."""
+        stopping = self._stopping
+        assert stopping is not None  # requests only arrive while serving
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await stopping.wait()
+
+    def _answer(
+        self, request: web.BaseRequest, endpoint: Endpoint, action_id: str, request_id: str
+    ) -> tuple[int, Mapping[str, Any]]:
+        if not self._authorized(request.headers):
+            return 401, _error(
+                401,
+                "unauthorized",
+                "Unauthorized",
+                "Missing or invalid credentials: send X-App-Id and X-App-Token",
+                request_id,
+            )
+        store = self._store
+        if endpoint == "get":
+            action = store.get(action_id)
+            if action is None:
+                body = _error(
+                    404,
+                    "not_found",
+                    "Resource not found",
+                    f"Cannot find async_action with id {action_id}",
+                    request_id,
+                )
+                body["resource_id"] = action_id
+                body["resource_type"] = "async_action"
+                return 404, body
+            return 200, action
+
+        query = request.query
+        try:
+            limit = parse_limit(query.get("limit"), default=self.default_limit)
+            end_date = parse_end_date(query.get("end_date"))
+        except InvalidQuery as exc:
+            return 400, _error(
+                400, "invalid_query_params", "Invalid query params", exc.details, request_id
+            )
+        page = store.page(
+            limit=limit,
+            before_ms=None
+            if end_date is None
+            else end_date.first_ms_after(inclusive=self.end_date_inclusive),
+            shuffle_ties=self._shuffles if self.shuffle_ties else None,
+        )
+        if self.order == "shuffled":
+            self._shuffles.shuffle(page.actions)  # a new list: the store is untouched
+        return 200, list_body(page.actions, page.has_more if self.send_has_more else None)
+
+    def _authorized(self, headers: Mapping[str, str]) -> bool:
+        app_id = headers.get("X-App-Id")
+        app_token = headers.get("X-App-Token")
+        if (
+            app_id
+            and app_token
+            and self.app_id in (None, app_id)
+            and self.app_token in (None, app_token)
+        ):
+            return True
+        return (
+            self.oauth_token is not None
+            and headers.get("Authorization") == f"Bearer {self.oauth_token}"
+        )
+
+
+def _route(path: str) -> tuple[Endpoint | None, str]:
+    """Which endpoint ``path`` names, and the action id for ``"get"`` (else ``""``)."""
+    if path == _LIST_PATH:
+        return "list", ""
+    if path.startswith(_GET_PREFIX):
+        action_id = path[len(_GET_PREFIX) :]
+        if action_id and "/" not in action_id:
+            return "get", action_id
+    return None, ""
+
+
+def _error(code: int, key: str, message: str, details: str, request_id: str) -> dict[str, Any]:
+    """The vendor's error body."""
+    return {
+        "code": code,
+        "key": key,
+        "message": message,
+        "details": details,
+        "request_id": request_id,
+    }
+
+
+def _headers(request_id: str) -> dict[str, str]:
+    return {
+        "X-Request-Id": request_id,
+        "X-Rate-Limit-Limit": _RATE_LIMIT,
+        "X-Rate-Limit-Remaining": _RATE_LIMIT_REMAINING,
+    }
+
+
+def _json(
+    status: int, body: Mapping[str, Any], headers: dict[str, str], *, truncated: bool = False
+) -> web.Response:
+    """A JSON answer; ``truncated`` keeps only the first half of the encoded body."""
+    encoded = json.dumps(body, separators=(",", ":")).encode()
+    if truncated:
+        encoded = encoded[: len(encoded) // 2]
+    return web.Response(
+        status=status,
+        body=encoded,
+        content_type=_JSON,
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def _fault_response(
+    request: web.BaseRequest, fault: Fault, request_id: str, headers: dict[str, str]
+) -> web.StreamResponse:
+    """The answer to a request that ``fault`` (not a delay, not a truncation) took."""
+    if fault.kind == "drop":
+        return _drop(request)
+    if fault.kind == "payload":
+        assert fault.json_body is not None  # Fault.payload() always sets it
+        return web.Response(
+            status=fault.code,
+            text=fault.json_body,
+            content_type=_JSON,
+            charset="utf-8",
+            headers=headers,
+        )
+    try:
+        phrase = HTTPStatus(fault.code).phrase
+        key = HTTPStatus(fault.code).name.lower()
+    except ValueError:
+        phrase, key = "Error", "error"
+    if fault.kind == "html":
+        return web.Response(
+            status=fault.code,
+            text=_HTML_PAGE.format(title="Service Notice"),
+            content_type="text/html",
+            headers=headers,
+        )
+    # A status fault.
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(fault.retry_after)
+    if fault.code == 429:
+        assert fault.retry_after is not None  # Fault.status() sets it for 429
+        headers["X-Rate-Limit-Type"] = _RATE_LIMIT_TYPE
+        headers["X-Rate-Limit-Remaining"] = "0"
+        headers["X-Rate-Limit-Retry"] = str(math.ceil(time.time()) + fault.retry_after)
+    if fault.as_html:
+        return web.Response(
+            status=fault.code,
+            text=_HTML_PAGE.format(title=f"{fault.code} {phrase}"),
+            content_type="text/html",
+            headers=headers,
+        )
+    body = _error(fault.code, key, phrase, f"{phrase} (injected by FakeVoucherify)", request_id)
+    return _json(fault.code, body, headers)
+
+
+def _drop(request: web.BaseRequest) -> web.StreamResponse:
+    """Close the connection; aiohttp then gives up writing the response it is handed."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response()
