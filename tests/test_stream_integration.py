@@ -153,13 +153,15 @@ async def test_a_truncated_page_raises_invalid_response_with_the_request_id() ->
 
 
 @pytest.mark.asyncio
-async def test_breaking_out_early_stops_the_requests() -> None:
+@pytest.mark.parametrize("prefetch", [0, 1])
+async def test_breaking_out_early_stops_the_requests(prefetch: int) -> None:
+    """At most the one prefetched page is fetched beyond what the caller saw."""
     fake = FakeVoucherify(actions=ACTIONS)
     async with fake, client_for(fake) as client:
-        async for _action in client.iter_async_actions(page_size=10):
+        async for _action in client.iter_async_actions(page_size=10, prefetch=prefetch):
             break
-        await asyncio.sleep(0.05)
-    assert len(fake.requests) == 1
+        await asyncio.sleep(0.1)
+        assert len(fake.requests) == 1 + prefetch
 
 
 @pytest.mark.asyncio
@@ -178,15 +180,17 @@ async def test_pages_yields_new_actions_page_by_page() -> None:
 
 @pytest.mark.asyncio
 async def test_aclose_and_async_with_end_the_stream() -> None:
-    fake = FakeVoucherify(actions=ACTIONS[:50])
+    fake = FakeVoucherify(actions=ACTIONS[:50], latency=0.2)
     async with fake, client_for(fake) as client:
         async with client.iter_async_actions(page_size=10) as stream:
             assert (await anext(stream)).id == expected_ids(ACTIONS[:50])[0]
+        # The prefetched second page was cancelled in flight: no prefetch task is left.
+        assert not client._in_flight
         assert await drain(stream) == []
         other = client.iter_async_actions(page_size=10)
         await other.aclose()
         assert await drain(other) == []
-    assert len(fake.requests) == 1
+    assert len(fake.requests) <= 2
 
 
 @pytest.mark.asyncio
@@ -236,3 +240,75 @@ async def test_created_at_is_aware_utc() -> None:
     async with fake, client_for(fake) as client:
         page = await client.list_async_actions(limit=5)
     assert all(action.created_at.tzinfo is UTC for action in page)
+
+
+async def _wait_for_requests(fake: FakeVoucherify, count: int, seconds: float) -> bool:
+    for _ in range(int(seconds / 0.01)):
+        if len(fake.requests) >= count:
+            return True
+        await asyncio.sleep(0.01)
+    return len(fake.requests) >= count
+
+
+@pytest.mark.asyncio
+async def test_prefetch_requests_the_next_page_while_the_caller_is_on_this_one() -> None:
+    fake = FakeVoucherify(actions=ACTIONS)
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=10)
+        await anext(stream)  # the caller holds page 1 and does not ask for more
+        assert await _wait_for_requests(fake, 2, seconds=5)
+        await asyncio.sleep(0.1)
+        assert len(fake.requests) == 2, "only one page ahead"
+        await stream.aclose()
+
+
+@pytest.mark.asyncio
+async def test_prefetch_0_requests_a_page_only_when_the_previous_is_used_up() -> None:
+    fake = FakeVoucherify(actions=ACTIONS)
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=10, prefetch=0)
+        await anext(stream)
+        assert not await _wait_for_requests(fake, 2, seconds=0.3)
+        await stream.aclose()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("prefetch", [0, 1])
+async def test_a_page_that_cannot_be_structured_raises_and_the_stream_resumes(
+    prefetch: int,
+) -> None:
+    """The cursor is put back: iterating again asks for the same page, nothing lost or doubled."""
+    bad = {
+        "async_actions": [
+            {"id": "aa_bad", "created_at": "2027-01-01T00:00:00.000Z", "progress": "half"},
+        ],
+        "has_more": True,
+    }
+    fake = FakeVoucherify(actions=ACTIONS[:120])
+    fake.faults.push(Fault.payload(bad), endpoint="list")
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=50, prefetch=prefetch)
+        with pytest.raises(InvalidResponseError, match=r"async_actions\[0\]\.progress"):
+            await anext(stream)
+        got = await drain(stream)
+    assert_exactly_once_newest_first(got, expected_ids(ACTIONS[:120]))
+
+
+@pytest.mark.asyncio
+async def test_closing_the_client_cancels_a_page_prefetched_for_an_abandoned_stream() -> None:
+    fake = FakeVoucherify(actions=ACTIONS, latency=0.3)
+    async with fake:
+        async with client_for(fake) as client:
+            async for _action in client.iter_async_actions(page_size=10):
+                break
+            assert len(client._in_flight) == 1
+        assert not client._in_flight
+
+
+@pytest.mark.asyncio
+async def test_prefetch_must_be_0_or_1() -> None:
+    async with VoucherifyClient("a", "b") as client:
+        with pytest.raises(ValueError, match="prefetch"):
+            client.iter_async_actions(prefetch=2)
+        with pytest.raises(TypeError, match="prefetch"):
+            client.iter_async_actions(prefetch=True)

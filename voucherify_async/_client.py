@@ -23,9 +23,17 @@ from yarl import URL
 
 from ._config import RetryPolicy, Timeout
 from ._cursor import PageRequest, PaginationCursor
-from ._decode import RawResponse, decode_details, decode_page, error_from_response
+from ._decode import (
+    ListedPage,
+    PageEntry,
+    RawResponse,
+    decode_details,
+    decode_page,
+    error_from_response,
+    read_page,
+)
 from ._exceptions import RequestTimeoutError, TransportError, VoucherifyAPIError, VoucherifyError
-from ._models import AsyncAction, AsyncActionDetails, AsyncActionsPage
+from ._models import AsyncActionDetails, AsyncActionsPage
 from ._params import (
     MAX_LIMIT,
     check_action_id,
@@ -154,6 +162,7 @@ class VoucherifyClient:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        self._in_flight: set[asyncio.Task[ListedPage]] = set()
         self._client_timeout = aiohttp.ClientTimeout(
             total=self.timeout.total, sock_connect=self.timeout.connect
         )
@@ -202,6 +211,10 @@ class VoucherifyClient:
         A closed client refuses new requests with :class:`RuntimeError`.
         """
         self._closed = True
+        for task in list(self._in_flight):  # pages prefetched for streams left unfinished
+            task.cancel()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight)
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -304,7 +317,7 @@ class VoucherifyClient:
         return decode_page(response, limit=limit)
 
     def iter_async_actions(
-        self, *, page_size: int = MAX_LIMIT, end_date: Any = None
+        self, *, page_size: int = MAX_LIMIT, end_date: Any = None, prefetch: int = 1
     ) -> AsyncActionStream:
         """Stream every async action, newest first, each exactly once.
 
@@ -314,6 +327,9 @@ class VoucherifyClient:
         ``end_date`` as inclusive or exclusive, with any number (below 100) of
         actions sharing one millisecond, and with or without ``has_more``.
 
+        ``prefetch`` (0 or 1, default 1) requests the next page while the caller
+        works on the current one; 0 turns that off.
+
         Returns an :class:`AsyncActionStream`: ``async for action in ...``; nothing
         is sent until the first action is awaited.
 
@@ -321,12 +337,20 @@ class VoucherifyClient:
             TypeError, ValueError: a bad argument, at once; nothing is sent.
         """
         stop = parse_end_date(end_date) if end_date is not None else None
-        cursor: PaginationCursor[AsyncAction] = PaginationCursor(page_size=page_size, end_date=stop)
-        return AsyncActionStream(self._fetch_page, cursor)
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int):
+            raise TypeError(f"prefetch must be an int, not {type(prefetch).__name__}")
+        if prefetch not in (0, 1):
+            raise ValueError(
+                f"prefetch must be 0 or 1, got {prefetch}: the next request depends on "
+                "the page before it, so no more than one page can be on its way"
+            )
+        cursor: PaginationCursor[PageEntry] = PaginationCursor(page_size=page_size, end_date=stop)
+        return AsyncActionStream(
+            self._fetch_listed_page, cursor, prefetch=prefetch, in_flight=self._in_flight
+        )
 
-    async def _fetch_page(self, request: PageRequest) -> AsyncActionsPage:
-        response = await self._get(_LIST_PATH, request.params())
-        return decode_page(response, limit=request.limit)
+    async def _fetch_listed_page(self, request: PageRequest) -> ListedPage:
+        return read_page(await self._get(_LIST_PATH, request.params()))
 
     async def get_async_action(self, async_action_id: str) -> AsyncActionDetails:
         """Fetch one async action with its ``result`` (what it did).

@@ -53,7 +53,7 @@ from ._params import (
     truncate_to_ms,
 )
 
-__all__ = ["PageRequest", "PaginationCursor"]
+__all__ = ["CursorState", "PageRequest", "PaginationCursor"]
 
 
 class _Action(Protocol):
@@ -80,6 +80,18 @@ class PageRequest:
         if self.end_date is not None:
             query["end_date"] = format_end_date(self.end_date)
         return query
+
+
+@attrs.frozen
+class CursorState:
+    """A snapshot of a :class:`PaginationCursor` (see ``snapshot``/``restore``)."""
+
+    floor: datetime | None
+    seen: frozenset[str]
+    inclusive: bool | None
+    done: bool
+    requests_made: int
+    escalate: bool
 
 
 class PaginationCursor(Generic[_A]):
@@ -111,6 +123,27 @@ class PaginationCursor(Generic[_A]):
         self.requests_made = 0
         self._pending: PageRequest | None = None
         self._escalate = False
+
+    def snapshot(self) -> CursorState:
+        """The cursor's whole state, to :meth:`restore` if what follows a :meth:`feed` fails."""
+        return CursorState(
+            floor=self.floor,
+            seen=frozenset(self.seen),
+            inclusive=self.inclusive,
+            done=self.done,
+            requests_made=self.requests_made,
+            escalate=self._escalate,
+        )
+
+    def restore(self, state: CursorState) -> None:
+        """Go back to a :meth:`snapshot`: the next request is the one it would have made."""
+        self.floor = state.floor
+        self.seen = set(state.seen)
+        self.inclusive = state.inclusive
+        self.done = state.done
+        self.requests_made = state.requests_made
+        self._escalate = state.escalate
+        self._pending = None
 
     def _plan(self) -> PageRequest:
         if self.floor is None:

@@ -14,13 +14,14 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 import cattrs
 
-from ._convert import make_converter
+from ._convert import make_converter, parse_timestamp
 from ._exceptions import (
     AuthenticationError,
     BadRequestError,
@@ -33,11 +34,14 @@ from ._exceptions import (
 from ._models import AsyncAction, AsyncActionDetails, AsyncActionsPage
 
 __all__ = [
+    "ListedPage",
+    "PageEntry",
     "RawResponse",
     "decode_details",
     "decode_page",
     "error_from_response",
     "parse_json",
+    "read_page",
     "retry_after_seconds",
 ]
 
@@ -214,16 +218,20 @@ def _format_structure_error(exc: BaseException, _type: Any) -> str:
 def _structure(payload: Any, model: type[_T], *, path: str, response: RawResponse) -> _T:
     try:
         return _FAST.structure(payload, model)
-    except Exception:  # noqa: BLE001, S110  # any failure is explained by the detailed pass below
-        pass
+    except Exception:  # noqa: BLE001  # any failure is explained by the detailed pass
+        _explain(payload, model, path=path, response=response)
+
+
+def _explain(payload: Any, model: Any, *, path: str, response: RawResponse) -> NoReturn:
+    """Raise the :class:`InvalidResponseError` that says which field of ``payload`` is bad."""
     try:
         _DETAILED.structure(payload, model)
     except cattrs.BaseValidationError as exc:
         problems = cattrs.transform_error(exc, path=path, format_exception=_format_structure_error)
     except Exception as exc:  # noqa: BLE001  # a hook failing outside cattrs' bookkeeping
         problems = [f"{_format_structure_error(exc, model)} @ {path}"]
-    else:  # pragma: no cover  # the fast converter failed, so the detailed one must too
-        problems = [f"cannot structure {model.__name__} @ {path}"]
+    else:  # pragma: no cover  # only reached if the fast and detailed converters disagree
+        problems = [f"cannot structure the payload @ {path}"]
     message, _, field = problems[0].rpartition(" @ ")
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     error = _invalid(f"the payload cannot be read: {message}{more}", field, response)
@@ -249,6 +257,88 @@ def _object(payload: Any, response: RawResponse) -> Mapping[str, Any]:
     return payload
 
 
+class PageEntry:
+    """One action of a list page before it is structured: its ``id``, its
+    ``created_at`` (aware UTC) and the raw JSON ``item``; what the cursor needs."""
+
+    __slots__ = ("created_at", "id", "item")
+
+    def __init__(self, id: str, created_at: datetime, item: Mapping[str, Any]) -> None:
+        self.id = id
+        self.created_at = created_at
+        self.item = item
+
+
+@attrs.frozen
+class ListedPage:
+    """A list answer, checked but not yet structured into models.
+
+    ``entries`` are the page's actions in the API's order; ``has_more_reported`` is
+    the API's flag (``None`` when left out).
+    """
+
+    entries: list[PageEntry]
+    has_more_reported: bool | None
+    response: RawResponse
+
+    def has_more(self, limit: int | None) -> bool:
+        """The API's ``has_more``, or, when it left it out, whether the page is full."""
+        if self.has_more_reported is not None:
+            return self.has_more_reported
+        return len(self.entries) >= limit if limit is not None else bool(self.entries)
+
+    def structure(self, entries: list[PageEntry] | None = None) -> list[AsyncAction]:
+        """Structure ``entries`` (default: all of the page) into :class:`AsyncAction` models.
+
+        Raises:
+            InvalidResponseError: an action cannot be structured; the message names
+                the field by its path in the whole page (``$.async_actions[3].progress``).
+        """
+        chosen = self.entries if entries is None else entries
+        try:
+            return _FAST.structure([entry.item for entry in chosen], list[AsyncAction])
+        except Exception:  # noqa: BLE001  # explained against the whole page, for its indices
+            _explain(
+                [entry.item for entry in self.entries],
+                list[AsyncAction],
+                path="$.async_actions",
+                response=self.response,
+            )
+
+
+def read_page(response: RawResponse) -> ListedPage:
+    """Check a 2xx list answer and read each action's ``id`` and ``created_at``.
+
+    Raises:
+        InvalidResponseError: not JSON, not an object, ``async_actions`` missing or
+            not a list, ``has_more`` not a boolean, or an action without a string
+            ``id`` or an ISO-8601 ``created_at`` (the message names the field).
+    """
+    body = _object(parse_json(response), response)
+    items = body.get("async_actions")
+    if not isinstance(items, list):
+        problem = "required field missing" if items is None else "expected a list"
+        raise _invalid(f"async_actions: {problem}", "$.async_actions", response)
+    reported = body.get("has_more")
+    if reported is not None and not isinstance(reported, bool):
+        problem = f"expected a boolean, got {type(reported).__name__}"
+        raise _invalid(f"has_more: {problem}", "$.has_more", response)
+    try:
+        entries = [
+            PageEntry(_id(item), parse_timestamp(item["created_at"]), item) for item in items
+        ]
+    except Exception:  # noqa: BLE001  # explained field by field below
+        _explain(items, list[AsyncAction], path="$.async_actions", response=response)
+    return ListedPage(entries=entries, has_more_reported=reported, response=response)
+
+
+def _id(item: Mapping[str, Any]) -> str:
+    value = item["id"]
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
 def decode_page(response: RawResponse, *, limit: int | None) -> AsyncActionsPage:
     """Read a 2xx list answer into an :class:`AsyncActionsPage`.
 
@@ -261,22 +351,11 @@ def decode_page(response: RawResponse, *, limit: int | None) -> AsyncActionsPage
             structured (the message names the field, e.g.
             ``$.async_actions[3].created_at``).
     """
-    body = _object(parse_json(response), response)
-    items = body.get("async_actions")
-    if not isinstance(items, list):
-        problem = "required field missing" if items is None else "expected a list"
-        raise _invalid(f"async_actions: {problem}", "$.async_actions", response)
-    reported = body.get("has_more")
-    if reported is not None and not isinstance(reported, bool):
-        problem = f"expected a boolean, got {type(reported).__name__}"
-        raise _invalid(f"has_more: {problem}", "$.has_more", response)
-    actions = _structure(items, list[AsyncAction], path="$.async_actions", response=response)
-    if reported is None:
-        has_more = len(actions) >= limit if limit is not None else bool(actions)
-    else:
-        has_more = reported
+    page = read_page(response)
     return AsyncActionsPage(
-        async_actions=tuple(actions), has_more=has_more, has_more_reported=reported
+        async_actions=tuple(page.structure()),
+        has_more=page.has_more(limit),
+        has_more_reported=page.has_more_reported,
     )
 
 

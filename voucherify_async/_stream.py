@@ -1,40 +1,67 @@
-"""The stream of every async action: an async iterator over pages the cursor asks for.
+"""The stream of every async action: an async iterator over the pages the cursor asks for.
 
-The decisions live in ``_cursor`` (pure); this module only awaits the pages.
+The decisions live in ``_cursor`` (pure); this module awaits the pages, keeps one
+page in flight ahead of the caller (prefetch), and structures each page into
+models while the server already works on the next one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Self
 
 from ._cursor import PageRequest, PaginationCursor
+from ._decode import ListedPage, PageEntry
 from ._models import AsyncAction, AsyncActionsPage
 
 __all__ = ["AsyncActionStream"]
 
-FetchPage = Callable[[PageRequest], Awaitable[AsyncActionsPage]]
+FetchPage = Callable[[PageRequest], Awaitable[ListedPage]]
+
+
+def _retrieve(task: asyncio.Future[ListedPage]) -> None:
+    """Mark a prefetch's outcome as seen, so an unused failure is never logged as lost."""
+    if not task.cancelled():
+        task.exception()
 
 
 class AsyncActionStream(AsyncIterator[AsyncAction]):
     """Every async action, newest first, each exactly once: ``async for action in stream``.
 
     Returned by :meth:`VoucherifyClient.iter_async_actions`; nothing is requested
-    until the first action is awaited, and one page is requested at a time, when
-    the previous one is used up, so breaking out early stops the requests. At most
-    one page is held in memory.
+    until the first action is awaited. With ``prefetch=1`` (the default) the
+    request for the next page is sent as soon as a page arrives, so that the
+    server prepares it while this page is structured and consumed; ``prefetch=0``
+    requests each page only when the previous one is used up. Either way at most
+    one page is held beyond the one being consumed, and at most one page is
+    fetched that the caller never sees.
 
     - :meth:`pages` walks the same stream page by page instead.
-    - :meth:`aclose` (or ``async with``) ends it: later iteration stops at once.
-    - An error from a request (after the client's retries) leaves the stream where
-      it was: iterating again asks for the same page, so nothing is lost or repeated.
+    - :meth:`aclose` (or ``async with``) ends it and cancels the page in flight.
+      After a ``break`` without ``aclose()``, the page in flight completes on its
+      own (or is cancelled when the client closes); nothing more is requested.
+    - An error from a request (after the client's retries), or a page that cannot
+      be structured, leaves the stream where it was: iterating again asks for the
+      same page, so nothing is lost or repeated.
     - :class:`~voucherify_async.PaginationError` is final.
     """
 
-    def __init__(self, fetch_page: FetchPage, cursor: PaginationCursor[AsyncAction]) -> None:
+    def __init__(
+        self,
+        fetch_page: FetchPage,
+        cursor: PaginationCursor[PageEntry],
+        *,
+        prefetch: int = 1,
+        in_flight: set[asyncio.Task[ListedPage]] | None = None,
+    ) -> None:
         self._fetch_page = fetch_page
         self._cursor = cursor
+        self._prefetch = prefetch
+        self._in_flight = in_flight if in_flight is not None else set()
+        self._ahead: asyncio.Task[ListedPage] | None = None
         self._buffer: Iterator[AsyncAction] = iter(())
         self._closed = False
         self.actions_yielded = 0
@@ -42,7 +69,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
 
     @property
     def requests_made(self) -> int:
-        """How many list requests returned a page (retries of one request count once)."""
+        """How many list requests returned a page the stream used (retries count once)."""
         return self._cursor.requests_made
 
     @property
@@ -57,31 +84,52 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         for action in self._buffer:
             self.actions_yielded += 1
             return action
-        while True:
-            page = await self._next_page()
-            if page is None:
-                raise StopAsyncIteration
-            if page.async_actions:
-                self._buffer = iter(page.async_actions[1:])
+        while (actions := await self._next_page()) is not None:
+            if actions:
+                self._buffer = iter(actions)
                 self.actions_yielded += 1
-                return page.async_actions[0]
+                return next(self._buffer)
+        raise StopAsyncIteration
 
-    async def _next_page(self) -> AsyncActionsPage | None:
-        """Fetch until a page brings something new; ``None`` when the stream is over."""
+    def _start(self, request: PageRequest) -> asyncio.Task[ListedPage]:
+        task = asyncio.ensure_future(self._fetch_page(request))
+        task.add_done_callback(_retrieve)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return task
+
+    async def _next_page(self) -> list[AsyncAction] | None:
+        """The next page's new actions (maybe none); ``None`` when the stream is over."""
         if self._closed:
             return None
-        request = self._cursor.next_request()
-        if request is None:
-            return None
-        page = await self._fetch_page(request)
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            listed = await ahead
+        else:
+            request = self._cursor.next_request()
+            if request is None:
+                return None
+            listed = await self._fetch_page(request)
         if self.exhausted:  # closed while the request was in flight
             return None
-        fresh = self._cursor.feed(page.async_actions, page.has_more_reported)
-        return AsyncActionsPage(
-            async_actions=tuple(fresh),
-            has_more=not self._cursor.done,
-            has_more_reported=page.has_more_reported,
-        )
+        before = self._cursor.snapshot()
+        fresh = self._cursor.feed(listed.entries, listed.has_more_reported)
+        if self._prefetch and (request := self._cursor.next_request()) is not None:
+            self._ahead = self._start(request)
+            await asyncio.sleep(0)  # let it send the request before the CPU work below
+        try:
+            return listed.structure(fresh)
+        except BaseException:
+            await self._cancel_ahead()
+            self._cursor.restore(before)
+            raise
+
+    async def _cancel_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead
 
     async def pages(self) -> AsyncIterator[AsyncActionsPage]:
         """Yield the rest of the stream as pages of actions not yielded before, newest first.
@@ -94,15 +142,16 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         if rest:
             self.actions_yielded += len(rest)
             yield AsyncActionsPage(async_actions=rest, has_more=not self.exhausted)
-        while (page := await self._next_page()) is not None:
-            if page.async_actions:
-                self.actions_yielded += len(page.async_actions)
-                yield page
+        while (actions := await self._next_page()) is not None:
+            if actions:
+                self.actions_yielded += len(actions)
+                yield AsyncActionsPage(async_actions=tuple(actions), has_more=not self.exhausted)
 
     async def aclose(self) -> None:
-        """End the stream: no more requests; iteration stops at once."""
+        """End the stream: cancel the page in flight; iteration stops at once."""
         self._closed = True
         self._buffer = iter(())
+        await self._cancel_ahead()
 
     async def __aenter__(self) -> Self:
         return self
@@ -119,5 +168,6 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         state = "closed" if self._closed else ("exhausted" if self._cursor.done else "open")
         return (
             f"<AsyncActionStream {state} page_size={self._cursor.page_size} "
-            f"yielded={self.actions_yielded} requests={self.requests_made}>"
+            f"prefetch={self._prefetch} yielded={self.actions_yielded} "
+            f"requests={self.requests_made}>"
         )
