@@ -24,6 +24,7 @@ EXPECTED_ALL = [
     "AsyncAction",
     "AsyncActionDetails",
     "AsyncActionResult",
+    "AsyncActionScan",
     "AsyncActionStatus",
     "AsyncActionStream",
     "AsyncActionType",
@@ -34,6 +35,7 @@ EXPECTED_ALL = [
     "NotFoundError",
     "OperationStatus",
     "PaginationError",
+    "RateLimit",
     "RateLimitError",
     "RequestTimeoutError",
     "RetryPolicy",
@@ -43,6 +45,7 @@ EXPECTED_ALL = [
     "VoucherifyAPIError",
     "VoucherifyClient",
     "VoucherifyError",
+    "WaitTimeoutError",
     "__version__",
 ]
 

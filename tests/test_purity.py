@@ -18,7 +18,17 @@ from pathlib import Path
 import pytest
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "voucherify_async"
-PURE_MODULES = ["_cursor", "_decode", "_convert", "_params", "_config", "_exceptions", "_models"]
+PURE_MODULES = [
+    "_cursor",
+    "_decode",
+    "_convert",
+    "_params",
+    "_config",
+    "_exceptions",
+    "_models",
+    "_token",
+    "_ratelimit",
+]
 FORBIDDEN = {"aiohttp", "asyncio"}
 
 # Runs in a fresh interpreter: a stub stands in for the package so that its

@@ -15,7 +15,7 @@ The fake server for tests is :mod:`voucherify_async.testing`.
 """
 
 from ._client import VoucherifyClient
-from ._config import RetryPolicy, Timeout
+from ._config import RateLimit, RetryPolicy, Timeout
 from ._exceptions import (
     AuthenticationError,
     BadRequestError,
@@ -28,6 +28,7 @@ from ._exceptions import (
     TransportError,
     VoucherifyAPIError,
     VoucherifyError,
+    WaitTimeoutError,
 )
 from ._models import (
     AsyncAction,
@@ -38,6 +39,7 @@ from ._models import (
     AsyncActionType,
     OperationStatus,
 )
+from ._scan import AsyncActionScan
 from ._stream import AsyncActionStream
 from ._version import __version__
 
@@ -45,6 +47,7 @@ __all__ = [
     "AsyncAction",
     "AsyncActionDetails",
     "AsyncActionResult",
+    "AsyncActionScan",
     "AsyncActionStatus",
     "AsyncActionStream",
     "AsyncActionType",
@@ -55,6 +58,7 @@ __all__ = [
     "NotFoundError",
     "OperationStatus",
     "PaginationError",
+    "RateLimit",
     "RateLimitError",
     "RequestTimeoutError",
     "RetryPolicy",
@@ -64,5 +68,6 @@ __all__ = [
     "VoucherifyAPIError",
     "VoucherifyClient",
     "VoucherifyError",
+    "WaitTimeoutError",
     "__version__",
 ]

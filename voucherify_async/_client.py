@@ -8,12 +8,17 @@ cursor's (``_cursor``); this module only carries them.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ipaddress
+import itertools
 import logging
+import math
 import os
 import platform
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -21,7 +26,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._config import RetryPolicy, Timeout
+from ._config import RateLimit, RetryPolicy, Timeout
 from ._cursor import PageRequest, PaginationCursor
 from ._decode import (
     ListedPage,
@@ -32,8 +37,15 @@ from ._decode import (
     error_from_response,
     read_page,
 )
-from ._exceptions import RequestTimeoutError, TransportError, VoucherifyAPIError, VoucherifyError
-from ._models import AsyncActionDetails, AsyncActionsPage
+from ._exceptions import (
+    RateLimitError,
+    RequestTimeoutError,
+    TransportError,
+    VoucherifyAPIError,
+    VoucherifyError,
+    WaitTimeoutError,
+)
+from ._models import AsyncActionDetails, AsyncActionsPage, AsyncActionStatus
 from ._params import (
     MAX_LIMIT,
     check_action_id,
@@ -42,10 +54,13 @@ from ._params import (
     parse_end_date,
     truncate_to_ms,
 )
+from ._ratelimit import RateGate
+from ._scan import AsyncActionScan
 from ._stream import AsyncActionStream
+from ._token import decode_token, parameters_digest
 from ._version import __version__
 
-__all__ = ["CHANNEL", "USER_AGENT", "VoucherifyClient"]
+__all__ = ["CHANNEL", "USER_AGENT", "VoucherifyClient", "split_range"]
 
 logger = logging.getLogger("voucherify_async")
 
@@ -61,6 +76,42 @@ CHANNEL = "voucherify-async"
 _CLUSTER = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
 _FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x1f\x7f]")
 _LIST_PATH = "/v1/async-actions"
+_FINISHED = frozenset({AsyncActionStatus.DONE, AsyncActionStatus.FAILED})
+_MAX_PARTITIONS = 64
+
+
+def _check_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value}")
+    return float(value)
+
+
+def split_range(
+    start: datetime, stop: datetime, partitions: object
+) -> list[tuple[datetime, datetime]]:
+    """Split ``[start, stop)`` into ``partitions`` windows of (almost) equal length,
+    newest first, on whole milliseconds.
+
+    Raises:
+        TypeError, ValueError: ``partitions`` not an int in 1..64, or ``start`` not
+            before ``stop``.
+    """
+    if isinstance(partitions, bool) or not isinstance(partitions, int):
+        raise TypeError(f"partitions must be an int, not {type(partitions).__name__}")
+    if not 1 <= partitions <= _MAX_PARTITIONS:
+        raise ValueError(f"partitions must be from 1 to {_MAX_PARTITIONS}, got {partitions}")
+    if not start < stop:
+        raise ValueError(
+            f"since ({start.isoformat()}) must be before end_date ({stop.isoformat()})"
+        )
+    span_ms = (stop - start) // timedelta(milliseconds=1)
+    step = max(1, -(-span_ms // partitions))
+    edges = [start + timedelta(milliseconds=step * i) for i in range(partitions)]
+    bounds = [edge for edge in edges if edge < stop] + [stop]
+    windows = list(itertools.pairwise(bounds))
+    return windows[::-1]
 
 
 def _credential(name: str, value: object) -> str:
@@ -143,6 +194,8 @@ class VoucherifyClient:
         timeout: Timeout | float = Timeout(),  # noqa: B008  # frozen value object
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self._headers = self._auth_headers(app_id, app_token, oauth_token)
         self._auth_kind = "oauth token" if oauth_token is not None else "app keys"
@@ -159,10 +212,16 @@ class VoucherifyClient:
             raise TypeError(
                 f"session must be an aiohttp.ClientSession, not {type(session).__name__}"
             )
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError(f"rate_limit must be a RateLimit, not {type(rate_limit).__name__}")
+        self._gate = RateGate(rate_limit)
+        if trace_configs is not None and session is not None:
+            raise ValueError("pass trace_configs to your own session, not with session=")
+        self._trace_configs = list(trace_configs) if trace_configs is not None else None
         self._session = session
         self._owns_session = session is None
         self._closed = False
-        self._in_flight: set[asyncio.Task[ListedPage]] = set()
+        self._in_flight: set[asyncio.Task[Any]] = set()
         self._client_timeout = aiohttp.ClientTimeout(
             total=self.timeout.total, sock_connect=self.timeout.connect
         )
@@ -223,7 +282,7 @@ class VoucherifyClient:
         if self._closed:
             raise RuntimeError("this VoucherifyClient is closed; create a new one")
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(trace_configs=self._trace_configs)
         return self._session
 
     async def _get(self, path: str, params: Mapping[str, str] | None = None) -> RawResponse:
@@ -240,6 +299,7 @@ class VoucherifyClient:
         attempt = 0
         while True:
             session = self._get_session()
+            await self._wait_for_rate_limit(path)
             failure: VoucherifyError
             try:
                 async with session.get(
@@ -248,6 +308,7 @@ class VoucherifyClient:
                     allow_redirects=False,
                     timeout=self._client_timeout,
                 ) as answer:
+                    self._gate.observe(answer.status, answer.headers, wall=time.time())
                     body = await answer.read()
                     response = RawResponse(
                         status=answer.status,
@@ -293,6 +354,30 @@ class VoucherifyClient:
             )
             await asyncio.sleep(wait)
 
+    async def _wait_for_rate_limit(self, path: str) -> None:
+        """Wait as the API's rate-limit headers and the client's pacing require.
+
+        Raises:
+            RateLimitError: the API said no request may be sent for longer than
+                ``retry.max_wait``; nothing is sent.
+        """
+        wall = time.time()
+        blocked = self._gate.blocked_until
+        if blocked is not None and blocked - wall > self.retry.max_wait:
+            wait = blocked - wall
+            raise RateLimitError(
+                f"the API's rate limit is used up for {wait:.1f} s more, longer than "
+                f"max_wait ({self.retry.max_wait:g} s); nothing was sent",
+                retry_after=wait,
+                status=429,
+                method="GET",
+                url=str(self.base_url) + path,
+            )
+        wait = self._gate.reserve(monotonic=time.monotonic(), wall=wall)
+        if wait > 0:
+            logger.debug("waiting %.2f s for the rate limit before GET %s", wait, path)
+            await asyncio.sleep(wait)
+
     async def list_async_actions(
         self, limit: int | None = None, end_date: Any = None
     ) -> AsyncActionsPage:
@@ -317,26 +402,41 @@ class VoucherifyClient:
         return decode_page(response, limit=limit)
 
     def iter_async_actions(
-        self, *, page_size: int = MAX_LIMIT, end_date: Any = None, prefetch: int = 1
+        self,
+        *,
+        page_size: int = MAX_LIMIT,
+        end_date: Any = None,
+        since: Any = None,
+        cursor: str | None = None,
+        prefetch: int = 1,
     ) -> AsyncActionStream:
         """Stream every async action, newest first, each exactly once.
 
         Walks the list back in time page by page (``page_size`` 1..100 new actions
-        a page); with ``end_date`` (same forms as :meth:`list_async_actions`), only
-        actions created strictly before it. Correct whether the API reads
-        ``end_date`` as inclusive or exclusive, with any number (below 100) of
-        actions sharing one millisecond, and with or without ``has_more``.
+        a page). Correct whether the API reads ``end_date`` as inclusive or
+        exclusive, with any number (below 100) of actions sharing one millisecond,
+        and with or without ``has_more``.
 
-        ``prefetch`` (0 or 1, default 1) requests the next page while the caller
-        works on the current one; 0 turns that off.
+        - ``end_date`` (same forms as :meth:`list_async_actions`): only actions
+          created strictly before it.
+        - ``since`` (same forms): only actions created at or after it (inclusive),
+          and the walk stops at the first page that reaches past it, without
+          fetching the older history: "everything new since last time".
+        - ``cursor``: a token from :attr:`AsyncActionStream.cursor` of an earlier
+          stream with the same ``end_date`` and ``since``: go on right after the
+          last action it yielded, with nothing lost or repeated.
+        - ``prefetch`` (0 or 1, default 1): request the next page while the caller
+          works on the current one; 0 turns that off.
 
         Returns an :class:`AsyncActionStream`: ``async for action in ...``; nothing
         is sent until the first action is awaited.
 
         Raises:
-            TypeError, ValueError: a bad argument, at once; nothing is sent.
+            TypeError, ValueError: a bad argument, or a cursor token that is damaged
+                or belongs to other parameters, at once; nothing is sent.
         """
         stop = parse_end_date(end_date) if end_date is not None else None
+        start = parse_end_date(since) if since is not None else None
         if isinstance(prefetch, bool) or not isinstance(prefetch, int):
             raise TypeError(f"prefetch must be an int, not {type(prefetch).__name__}")
         if prefetch not in (0, 1):
@@ -344,13 +444,158 @@ class VoucherifyClient:
                 f"prefetch must be 0 or 1, got {prefetch}: the next request depends on "
                 "the page before it, so no more than one page can be on its way"
             )
-        cursor: PaginationCursor[PageEntry] = PaginationCursor(page_size=page_size, end_date=stop)
+        walk: PaginationCursor[PageEntry] = PaginationCursor(
+            page_size=page_size, end_date=stop, since=start
+        )
+        parameters = parameters_digest(stop, start)
+        if cursor is not None:
+            walk.restore(decode_token(cursor, parameters))
         return AsyncActionStream(
-            self._fetch_listed_page, cursor, prefetch=prefetch, in_flight=self._in_flight
+            self._fetch_listed_page,
+            walk,
+            prefetch=prefetch,
+            in_flight=self._in_flight,
+            parameters=parameters,
+        )
+
+    def scan_async_actions(
+        self,
+        *,
+        since: Any,
+        end_date: Any = None,
+        partitions: int = 8,
+        page_size: int = MAX_LIMIT,
+    ) -> AsyncActionScan:
+        """Walk a long time range in parallel: every action in ``[since, end_date)`` exactly once.
+
+        The range (``end_date`` defaults to now) is split into ``partitions``
+        windows of equal length, and each window is streamed like
+        :meth:`iter_async_actions`, all at once: the windows do not overlap
+        (``since`` is inclusive, ``end_date`` exclusive), so each action comes once.
+        **Order**: within a window newest first; windows interleave as their pages
+        arrive, so there is no global order (sort afterwards if you need one). At
+        most ``partitions`` pages wait in memory. The requests share this client's
+        retries and rate limit.
+
+        Returns an :class:`AsyncActionScan` (``async for``, ``aclose()``, ``async with``).
+
+        Raises:
+            TypeError, ValueError: a bad argument (``partitions`` not an int in
+                1..64, ``since`` not before ``end_date``), at once; nothing is sent.
+        """
+        start = parse_end_date(since)
+        stop = parse_end_date(end_date) if end_date is not None else datetime.now(UTC)
+        check_limit(page_size, name="page_size")
+        windows = split_range(start, stop, partitions)
+        return AsyncActionScan(
+            [
+                self.iter_async_actions(page_size=page_size, since=low, end_date=high)
+                for low, high in windows
+            ],
+            background=self._in_flight,
         )
 
     async def _fetch_listed_page(self, request: PageRequest) -> ListedPage:
         return read_page(await self._get(_LIST_PATH, request.params()))
+
+    async def watch_async_action(
+        self,
+        async_action_id: str,
+        *,
+        timeout: float | None = 300.0,  # noqa: ASYNC109  # the whole wait's deadline
+        poll_interval: float = 0.5,
+        max_poll_interval: float = 10.0,
+    ) -> AsyncIterator[AsyncActionDetails]:
+        """Yield an action's state each time it changes, until it is ``DONE`` or ``FAILED``.
+
+        Polls :meth:`get_async_action` (with its retries): first after
+        ``poll_interval`` seconds, then twice as long each time up to
+        ``max_poll_interval``. The first state is yielded at once; the last one
+        yielded is the finished action (with its ``result``).
+
+        Raises:
+            TypeError, ValueError: a bad argument; nothing is sent.
+            WaitTimeoutError: ``timeout`` seconds passed first; it carries the last
+                state seen.
+            VoucherifyError: a poll failed (after retries), e.g. ``NotFoundError``.
+        """
+        action_id = check_action_id(async_action_id)
+        _check_seconds("poll_interval", poll_interval)
+        _check_seconds("max_poll_interval", max_poll_interval)
+        if timeout is not None:
+            _check_seconds("timeout", timeout)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        interval = poll_interval
+        last: AsyncActionDetails | None = None
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    details = await self.get_async_action(action_id)
+            except TimeoutError:
+                raise self._wait_timeout(action_id, timeout, last) from None
+            if last is None or (details.status, details.progress) != (last.status, last.progress):
+                yield details
+            last = details
+            if details.status in _FINISHED:
+                return
+            if deadline is not None and loop.time() + interval >= deadline:
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
+                raise self._wait_timeout(action_id, timeout, last)
+            await asyncio.sleep(interval)
+            interval = min(interval * 2, max_poll_interval)
+
+    @staticmethod
+    def _wait_timeout(
+        action_id: str, timeout: float | None, last: AsyncActionDetails | None
+    ) -> WaitTimeoutError:
+        state = f"{last.status}, {last.progress}%" if last is not None else "no answer yet"
+        return WaitTimeoutError(
+            f"async action {action_id} did not finish within {timeout} s (last seen: {state})",
+            async_action_id=action_id,
+            last=last,
+        )
+
+    async def wait_for_async_action(
+        self,
+        async_action_id: str,
+        *,
+        timeout: float | None = 300.0,  # noqa: ASYNC109  # the whole wait's deadline
+        poll_interval: float = 0.5,
+        max_poll_interval: float = 10.0,
+        on_progress: Callable[[AsyncActionDetails], object] | None = None,
+    ) -> AsyncActionDetails:
+        """Wait until an action is ``DONE`` or ``FAILED``; return it with its ``result``.
+
+        Polls like :meth:`watch_async_action` (quick first, backing off to
+        ``max_poll_interval``) and calls ``on_progress`` (a function or a coroutine
+        function) with each new state.
+
+        A ``FAILED`` action is **returned, not raised**: the job ran and finished,
+        and its ``result`` (``failed``, ``errors``, ``failed_count``) says what went
+        wrong, just as a ``DONE`` import can still have failed rows. Check
+        ``details.status``; raising would hide that result behind an exception.
+
+        Raises:
+            TypeError, ValueError: a bad argument; nothing is sent.
+            WaitTimeoutError: ``timeout`` seconds passed first (``.last`` is the last
+                state seen).
+            VoucherifyError: a poll failed (after retries).
+        """
+        last: AsyncActionDetails | None = None
+        async for details in self.watch_async_action(
+            async_action_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+        ):
+            last = details
+            if on_progress is not None:
+                outcome = on_progress(details)
+                if inspect.isawaitable(outcome):
+                    await outcome
+        assert last is not None  # watch_async_action yields at least once or raises
+        return last
 
     async def get_async_action(self, async_action_id: str) -> AsyncActionDetails:
         """Fetch one async action with its ``result`` (what it did).

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "Timeout"]
+__all__ = ["RETRYABLE_STATUSES", "RateLimit", "RetryPolicy", "Timeout"]
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses retried by default: timeouts, rate limits and server failures."""
@@ -114,3 +114,40 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after if retry_after <= self.max_wait else None
         return self.backoff(attempt, rand)
+
+
+def _positive_number(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """Client-side pacing: at most ``requests`` requests per ``per`` seconds, evenly spaced.
+
+    Shared by every task that uses the same client, so that a pool of workers stays
+    under the project's limit instead of collecting 429s::
+
+        client = VoucherifyClient(rate_limit=RateLimit(requests=100, per=60))  # 100 a minute
+        client = VoucherifyClient(rate_limit=RateLimit.per_second(5))
+    """
+
+    requests: float = attrs.field(validator=_positive_number)
+    per: float = attrs.field(default=60.0, validator=_positive_number)
+
+    @classmethod
+    def per_second(cls, requests: float) -> RateLimit:
+        """``requests`` a second."""
+        return cls(requests=requests, per=1.0)
+
+    @classmethod
+    def per_minute(cls, requests: float) -> RateLimit:
+        """``requests`` a minute."""
+        return cls(requests=requests, per=60.0)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two requests."""
+        return self.per / self.requests

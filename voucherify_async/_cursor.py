@@ -109,10 +109,19 @@ class PaginationCursor(Generic[_A]):
         TypeError, ValueError: ``page_size`` not an int in 1..100.
     """
 
-    def __init__(self, *, page_size: int = MAX_LIMIT, end_date: datetime | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        page_size: int = MAX_LIMIT,
+        end_date: datetime | None = None,
+        since: datetime | None = None,
+    ) -> None:
         self.page_size = check_limit(page_size, name="page_size")
         self.end_date = end_date
         """Yield only actions created strictly before this (aware UTC), or ``None``."""
+        self.since = since
+        """Yield only actions created at or after this (aware UTC), and stop at the
+        first page that reaches past it; ``None``: walk the whole history."""
         self.floor: datetime | None = None
         """The oldest ``created_at`` yielded so far."""
         self.seen: set[str] = set()
@@ -178,20 +187,27 @@ class PaginationCursor(Generic[_A]):
         self._pending = None
         self.requests_made += 1
         bound, floor, seen, stop = request.end_date, self.floor, self.seen, self.end_date
+        since = self.since
 
         fresh: list[_A] = []
+        reached_since = False
         for action in sorted(actions, key=_created_at, reverse=True):
             created = action.created_at
             if created == bound:
                 self.inclusive = True
             if (stop is not None and created >= stop) or (floor is not None and created > floor):
                 continue
+            if since is not None and created < since:
+                reached_since = True  # everything from here on is older: the walk is over
+                break
             if action.id in seen:
                 continue
             seen.add(action.id)  # at floor, or dropped below when the floor moves
             fresh.append(action)
 
-        exhausted = len(actions) < request.limit if has_more is None else not has_more
+        exhausted = reached_since or (
+            len(actions) < request.limit if has_more is None else not has_more
+        )
         if fresh:
             self._escalate = False
             oldest = fresh[-1].created_at

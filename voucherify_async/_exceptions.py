@@ -13,7 +13,8 @@ The tree (``docs/errors.md`` draws the same one)::
     │   └── RequestTimeoutError      no answer within the timeout
     ├── InvalidResponseError         an answer that is not what the API documents
     │                                (not JSON, truncated, missing or mistyped fields)
-    └── PaginationError              a stream cannot advance without losing actions
+    ├── PaginationError              a stream cannot advance without losing actions
+    └── WaitTimeoutError             an action did not finish before the deadline
 
 Invalid arguments are not API problems: they raise :class:`ValueError` or
 :class:`TypeError` before any request is sent.
@@ -28,7 +29,10 @@ This module imports neither aiohttp nor asyncio.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+
+if TYPE_CHECKING:
+    from ._models import AsyncActionDetails
 
 __all__ = [
     "AuthenticationError",
@@ -42,6 +46,7 @@ __all__ = [
     "TransportError",
     "VoucherifyAPIError",
     "VoucherifyError",
+    "WaitTimeoutError",
 ]
 
 
@@ -237,3 +242,19 @@ class PaginationError(VoucherifyError):
     def __init__(self, message: str, *, end_date: str | None = None) -> None:
         super().__init__(message)
         self.end_date = end_date
+
+
+class WaitTimeoutError(VoucherifyError):
+    """``wait_for_async_action`` reached its deadline before the action finished.
+
+    ``async_action_id`` names the action; ``last`` is the last state seen (an
+    :class:`~voucherify_async.AsyncActionDetails`, or ``None`` if no poll answered
+    in time), so that the caller can report its status and progress.
+    """
+
+    def __init__(
+        self, message: str, *, async_action_id: str, last: AsyncActionDetails | None
+    ) -> None:
+        super().__init__(message)
+        self.async_action_id = async_action_id
+        self.last = last

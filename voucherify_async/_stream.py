@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
-from ._cursor import PageRequest, PaginationCursor
+import attrs
+
+from ._cursor import CursorState, PageRequest, PaginationCursor
 from ._decode import ListedPage, PageEntry
 from ._models import AsyncAction, AsyncActionsPage
+from ._token import encode_token
 
 __all__ = ["AsyncActionStream"]
 
@@ -56,16 +59,57 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         *,
         prefetch: int = 1,
         in_flight: set[asyncio.Task[ListedPage]] | None = None,
+        parameters: str = "",
     ) -> None:
         self._fetch_page = fetch_page
         self._cursor = cursor
         self._prefetch = prefetch
         self._in_flight = in_flight if in_flight is not None else set()
+        self._parameters = parameters
         self._ahead: asyncio.Task[ListedPage] | None = None
-        self._buffer: Iterator[AsyncAction] = iter(())
+        # The page being yielded, how much of it was yielded, and the cursor before it.
+        self._page: list[AsyncAction] = []
+        self._index = 0
+        self._limit = 0  # how far into the page may be yielded (less once closed)
+        self._before = cursor.snapshot()
+        self._yielded_before_page = 0
         self._closed = False
-        self.actions_yielded = 0
+
+    @property
+    def actions_yielded(self) -> int:
         """How many actions this stream has yielded so far."""
+        return self._yielded_before_page + self._index
+
+    @property
+    def cursor(self) -> str:
+        """Where this stream stands: right after the last action it yielded.
+
+        An opaque, versioned, URL-safe string; store it, and pass it to
+        ``iter_async_actions(cursor=...)`` (with the same ``end_date`` and ``since``)
+        to go on from here in another stream, process or day: no action is lost or
+        repeated.
+        """
+        return encode_token(self._position(), self._parameters)
+
+    def _position(self) -> CursorState:
+        after = self._cursor.snapshot()
+        done = self._index == len(self._page)
+        if done:  # the whole page was yielded: the cursor's own state is the position
+            return after
+        if self._index == 0:
+            return attrs.evolve(self._before, inclusive=after.inclusive)
+        last = self._page[self._index - 1].created_at
+        seen = {a.id for a in self._page[: self._index] if a.created_at == last}
+        if self._before.floor == last:
+            seen |= self._before.seen
+        return CursorState(
+            floor=last,
+            seen=frozenset(seen),
+            inclusive=after.inclusive,
+            done=False,
+            requests_made=after.requests_made,
+            escalate=False,
+        )
 
     @property
     def requests_made(self) -> int:
@@ -81,14 +125,14 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         return self
 
     async def __anext__(self) -> AsyncAction:
-        for action in self._buffer:
-            self.actions_yielded += 1
-            return action
+        index = self._index
+        if index < self._limit:
+            self._index = index + 1
+            return self._page[index]
         while (actions := await self._next_page()) is not None:
             if actions:
-                self._buffer = iter(actions)
-                self.actions_yielded += 1
-                return next(self._buffer)
+                self._index = 1
+                return actions[0]
         raise StopAsyncIteration
 
     def _start(self, request: PageRequest) -> asyncio.Task[ListedPage]:
@@ -118,11 +162,14 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             self._ahead = self._start(request)
             await asyncio.sleep(0)  # let it send the request before the CPU work below
         try:
-            return listed.structure(fresh)
+            actions = listed.structure(fresh)
         except BaseException:
             await self._cancel_ahead()
             self._cursor.restore(before)
             raise
+        self._yielded_before_page += self._index
+        self._page, self._index, self._limit, self._before = actions, 0, len(actions), before
+        return actions
 
     async def _cancel_ahead(self) -> None:
         ahead, self._ahead = self._ahead, None
@@ -131,26 +178,26 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await ahead
 
-    async def pages(self) -> AsyncIterator[AsyncActionsPage]:
+    async def pages(self) -> AsyncGenerator[AsyncActionsPage, None]:
         """Yield the rest of the stream as pages of actions not yielded before, newest first.
 
         Actions already fetched but not yet yielded one by one come first, as a
         page of their own. A page is never empty; ``has_more`` tells whether the
         stream expects more.
         """
-        rest = tuple(self._buffer)
+        rest = tuple(self._page[self._index : self._limit])
+        self._index = self._limit
         if rest:
-            self.actions_yielded += len(rest)
             yield AsyncActionsPage(async_actions=rest, has_more=not self.exhausted)
         while (actions := await self._next_page()) is not None:
+            self._index = len(actions)
             if actions:
-                self.actions_yielded += len(actions)
                 yield AsyncActionsPage(async_actions=tuple(actions), has_more=not self.exhausted)
 
     async def aclose(self) -> None:
         """End the stream: cancel the page in flight; iteration stops at once."""
         self._closed = True
-        self._buffer = iter(())
+        self._limit = self._index
         await self._cancel_ahead()
 
     async def __aenter__(self) -> Self:

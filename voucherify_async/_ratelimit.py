@@ -1,0 +1,92 @@
+"""Staying under the API's rate limit: what the client waits before each request.
+
+Pure: imports neither aiohttp nor asyncio; the caller passes the clocks in. The
+gate combines two things, and the client waits for the later of the two:
+
+- **the API's word**: after a response with ``X-Rate-Limit-Remaining: 0``, no
+  request is sent before ``X-Rate-Limit-Retry`` (epoch seconds), so the next
+  request waits for the reset instead of collecting a 429;
+- **client-side pacing** (optional :class:`RateLimit`): requests are spaced
+  ``RateLimit.interval`` apart, whichever task sends them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from ._config import RateLimit
+from ._decode import retry_after_seconds
+
+__all__ = ["RateGate"]
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class RateGate:
+    """Decides how long to wait before each request (see the module docstring).
+
+    ``reserve`` must be called once per request attempt, just before sending it;
+    ``observe`` with the headers of every response.
+    """
+
+    def __init__(self, rate_limit: RateLimit | None = None) -> None:
+        self.rate_limit = rate_limit
+        self.blocked_until: float | None = None
+        """Epoch seconds before which the API said no request may be sent."""
+        self._next_slot = -math.inf
+
+    def observe(self, status: int, headers: Mapping[str, str], *, wall: float) -> None:
+        """Take the rate-limit headers of a response into account.
+
+        A 429 blocks for the wait it names (``Retry-After`` first, as the retry
+        does); any other answer blocks until ``X-Rate-Limit-Retry`` when it says
+        ``X-Rate-Limit-Remaining: 0``, and unblocks when something remains.
+        """
+        if status == 429:
+            wait = retry_after_seconds(headers, now=wall)
+            self.blocked_until = wall + wait if wait is not None else None
+            return
+        remaining = _number(_header(headers, "X-Rate-Limit-Remaining"))
+        if remaining is None:
+            return
+        if remaining <= 0:
+            self.blocked_until = _number(_header(headers, "X-Rate-Limit-Retry"))
+        else:
+            self.blocked_until = None
+
+    def reserve(self, *, monotonic: float, wall: float) -> float:
+        """Seconds to wait before sending the next request (0 when it may go now).
+
+        ``monotonic`` is a monotonic clock's reading, ``wall`` the epoch time. The
+        pacing slot is taken by this call, so concurrent callers queue up.
+        """
+        wait = 0.0
+        if self.blocked_until is not None:
+            wait = max(0.0, self.blocked_until - wall)
+            if wait == 0.0:
+                self.blocked_until = None
+        if self.rate_limit is not None:
+            slot = max(monotonic + wait, self._next_slot)
+            self._next_slot = slot + self.rate_limit.interval
+            wait = slot - monotonic
+        return wait

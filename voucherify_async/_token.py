@@ -1,0 +1,108 @@
+"""Cursor tokens: a stream's position as an opaque, versioned, URL-safe string.
+
+Pure: imports neither aiohttp nor asyncio. A token holds what the pagination
+cursor needs to go on right after the last action a stream yielded: the time
+bound (``floor``), the ids already yielded at that bound, what was learned of the
+API's ``end_date`` reading, whether the walk is over, and a digest of the stream's
+parameters (``end_date``, ``since``), so that a token cannot be applied to another
+walk. A checksum catches a damaged or edited token; it is not a signature (the
+token only ever steers which of your own actions you list again).
+
+Format: ``v1.<base64url JSON>.<base64url checksum>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from ._cursor import CursorState
+
+__all__ = ["TOKEN_VERSION", "decode_token", "encode_token", "parameters_digest"]
+
+TOKEN_VERSION = "v1"  # noqa: S105  # a format version, not a secret
+_SALT = b"voucherify-async cursor v1\n"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _checksum(raw: bytes) -> bytes:
+    return hashlib.sha256(_SALT + raw).digest()[:12]
+
+
+def parameters_digest(end_date: datetime | None, since: datetime | None) -> str:
+    """A short digest of the stream parameters a token belongs to."""
+    parts = [moment.isoformat() if moment is not None else "" for moment in (end_date, since)]
+    text = "end_date={};since={}".format(*parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def encode_token(state: CursorState, parameters: str) -> str:
+    """The token for ``state`` in a stream whose parameters digest to ``parameters``."""
+    payload: dict[str, Any] = {
+        "f": state.floor.isoformat() if state.floor is not None else None,
+        "s": sorted(state.seen),
+        "i": state.inclusive,
+        "d": state.done,
+        "p": parameters,
+    }
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    return f"{TOKEN_VERSION}.{_b64(raw)}.{_b64(_checksum(raw))}"
+
+
+def decode_token(token: object, parameters: str) -> CursorState:
+    """Read a token made by :func:`encode_token` for a stream with the same parameters.
+
+    Raises:
+        TypeError: ``token`` is not a string.
+        ValueError: not a token of this library (damaged, edited, or another
+            version), or made for a stream with other ``end_date``/``since``.
+    """
+    if not isinstance(token, str):
+        raise TypeError(f"cursor must be a str, not {type(token).__name__}")
+    version, _, rest = token.partition(".")
+    if version != TOKEN_VERSION:
+        raise ValueError(
+            f"cursor is not a {TOKEN_VERSION} cursor token of voucherify-async "
+            f"(it starts with {version[:10]!r})"
+        )
+    body, _, check = rest.partition(".")
+    try:
+        raw = _unb64(body)
+        valid = _unb64(check) == _checksum(raw)
+    except (binascii.Error, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError("cursor token is damaged or was edited (its checksum does not match)")
+    try:
+        payload = json.loads(raw)
+        floor = datetime.fromisoformat(payload["f"]) if payload["f"] is not None else None
+        seen = frozenset(payload["s"])
+        inclusive, done, made_for = payload["i"], payload["d"], payload["p"]
+        if not all(isinstance(item, str) for item in seen) or not isinstance(done, bool):
+            raise TypeError("ids must be strings and done a boolean")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"cursor token is not readable: {exc}") from None
+    if made_for != parameters:
+        raise ValueError(
+            "cursor token belongs to a stream with other parameters (end_date, since): "
+            "resume with the same end_date and since it was made with"
+        )
+    return CursorState(
+        floor=floor,
+        seen=seen,
+        inclusive=inclusive if isinstance(inclusive, bool) else None,
+        done=done,
+        requests_made=0,
+        escalate=False,
+    )
