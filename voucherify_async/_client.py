@@ -436,7 +436,7 @@ class VoucherifyClient:
                 or belongs to other parameters, at once; nothing is sent.
         """
         stop = parse_end_date(end_date) if end_date is not None else None
-        start = parse_end_date(since) if since is not None else None
+        start = parse_end_date(since, name="since") if since is not None else None
         if isinstance(prefetch, bool) or not isinstance(prefetch, int):
             raise TypeError(f"prefetch must be an int, not {type(prefetch).__name__}")
         if prefetch not in (0, 1):
@@ -483,7 +483,7 @@ class VoucherifyClient:
             TypeError, ValueError: a bad argument (``partitions`` not an int in
                 1..64, ``since`` not before ``end_date``), at once; nothing is sent.
         """
-        start = parse_end_date(since)
+        start = parse_end_date(since, name="since")
         stop = parse_end_date(end_date) if end_date is not None else datetime.now(UTC)
         check_limit(page_size, name="page_size")
         windows = split_range(start, stop, partitions)

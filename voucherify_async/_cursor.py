@@ -38,22 +38,17 @@ the stream.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 import attrs
 
 from ._exceptions import PaginationError
-from ._params import (
-    MAX_LIMIT,
-    ceil_to_ms,
-    check_limit,
-    format_end_date,
-    next_ms,
-    truncate_to_ms,
-)
+from ._params import MAX_LIMIT, ceil_to_ms, check_limit, format_end_date, truncate_to_ms
 
 __all__ = ["CursorState", "PageRequest", "PaginationCursor"]
+
+_ONE_MS = timedelta(milliseconds=1)
 
 
 class _Action(Protocol):
@@ -156,11 +151,9 @@ class PaginationCursor(Generic[_A]):
 
     def _plan(self) -> PageRequest:
         if self.floor is None:
-            bound = None if self.end_date is None else ceil_to_ms(self.end_date)
-        elif self.inclusive:
-            bound = ceil_to_ms(self.floor)
+            bound = None if self.end_date is None else _upper_bound(self.end_date, False)
         else:
-            bound = next_ms(truncate_to_ms(self.floor))
+            bound = _upper_bound(self.floor, not self.inclusive)
         limit = MAX_LIMIT if self._escalate else min(MAX_LIMIT, self.page_size + len(self.seen))
         return PageRequest(limit=limit, end_date=bound)
 
@@ -238,3 +231,14 @@ class PaginationCursor(Generic[_A]):
 
 def _created_at(action: _Action) -> datetime:
     return action.created_at
+
+
+def _upper_bound(moment: datetime, exclusive: bool) -> datetime | None:
+    """The ``end_date`` (whole milliseconds) that selects every action created at or
+    before ``moment``: the first millisecond after it for an exclusive reading, ``moment``
+    rounded up for an inclusive one. ``None`` (send no ``end_date``) past the end of the
+    datetime range, where every action qualifies anyway."""
+    try:
+        return truncate_to_ms(moment) + _ONE_MS if exclusive else ceil_to_ms(moment)
+    except OverflowError:
+        return None

@@ -15,7 +15,6 @@ __all__ = [
     "check_action_id",
     "check_limit",
     "format_end_date",
-    "next_ms",
     "parse_end_date",
     "truncate_to_ms",
 ]
@@ -42,10 +41,11 @@ def check_limit(value: object, *, name: str = "limit") -> int:
     return value
 
 
-def parse_end_date(value: object) -> datetime:
+def parse_end_date(value: object, *, name: str = "end_date") -> datetime:
     """Turn an ``end_date`` argument into an aware UTC datetime.
 
-    Accepts an aware :class:`~datetime.datetime` (converted to UTC), a
+    ``name`` is the argument's name in error messages. Accepts an aware
+    :class:`~datetime.datetime` (converted to UTC), a
     :class:`~datetime.date` (midnight UTC), or an ISO-8601 string: a date
     (``"2016-11-16"``) or a date-time with a UTC offset or ``Z``
     (``"2016-11-16T14:14:31Z"``).
@@ -58,21 +58,21 @@ def parse_end_date(value: object) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(
-                f"end_date must be timezone-aware, got the naive datetime {value.isoformat()}; "
+                f"{name} must be timezone-aware, got the naive datetime {value.isoformat()}; "
                 "use datetime(..., tzinfo=datetime.UTC)"
             )
         return value.astimezone(UTC)
     if isinstance(value, date):
         return datetime.combine(value, time(), tzinfo=UTC)
     if isinstance(value, str):
-        return _parse_end_date_string(value)
+        return _parse_end_date_string(value, name)
     raise TypeError(
-        "end_date must be an aware datetime, a date or an ISO-8601 string, "
+        f"{name} must be an aware datetime, a date or an ISO-8601 string, "
         f"not {type(value).__name__}"
     )
 
 
-def _parse_end_date_string(text: str) -> datetime:
+def _parse_end_date_string(text: str, name: str) -> datetime:
     stripped = text.strip()
     try:
         if len(stripped) == _DATE_ONLY_LENGTH:
@@ -80,12 +80,12 @@ def _parse_end_date_string(text: str) -> datetime:
         parsed = datetime.fromisoformat(stripped)
     except ValueError as exc:
         raise ValueError(
-            f"end_date {text!r} is not an ISO-8601 date (2016-11-16) or date-time "
+            f"{name} {text!r} is not an ISO-8601 date (2016-11-16) or date-time "
             f"(2016-11-16T14:14:31Z): {exc}"
         ) from None
     if parsed.tzinfo is None:
         raise ValueError(
-            f"end_date {text!r} has no timezone; add 'Z' for UTC or an offset like '+02:00'"
+            f"{name} {text!r} has no timezone; add 'Z' for UTC or an offset like '+02:00'"
         )
     return parsed.astimezone(UTC)
 
@@ -98,19 +98,11 @@ def truncate_to_ms(moment: datetime) -> datetime:
 def ceil_to_ms(moment: datetime) -> datetime:
     """Round up to the next whole millisecond (unchanged if already whole).
 
-    At the very end of the datetime range, where no next millisecond exists, the
-    last whole millisecond is returned.
+    Raises:
+        OverflowError: past the end of the datetime range (year 9999).
     """
     truncated = truncate_to_ms(moment)
-    return truncated if truncated == moment else next_ms(truncated)
-
-
-def next_ms(moment: datetime) -> datetime:
-    """One millisecond later, or ``moment`` itself at the end of the datetime range."""
-    try:
-        return moment + _ONE_MS
-    except OverflowError:
-        return moment
+    return truncated if truncated == moment else truncated + _ONE_MS
 
 
 def format_end_date(moment: datetime) -> str:

@@ -111,6 +111,7 @@ class AsyncActionScan:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+            self._background.discard(task)
 
     async def __aenter__(self) -> Self:
         return self

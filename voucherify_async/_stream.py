@@ -177,6 +177,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             ahead.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await ahead
+        if ahead is not None:
+            self._in_flight.discard(ahead)
 
     async def pages(self) -> AsyncGenerator[AsyncActionsPage, None]:
         """Yield the rest of the stream as pages of actions not yielded before, newest first.
