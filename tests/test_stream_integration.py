@@ -65,6 +65,7 @@ def assert_exactly_once_newest_first(got: list[AsyncAction], expected: list[str]
 async def test_every_action_exactly_once_under_both_readings(
     inclusive: bool, send_has_more: bool, order: str, page_size: int
 ) -> None:
+    prefetch = {1: 0, 7: 1, 100: 3}[page_size]
     actions = ACTIONS if page_size > 1 else ACTIONS[:300]
     fake = FakeVoucherify(
         actions=actions,
@@ -74,7 +75,7 @@ async def test_every_action_exactly_once_under_both_readings(
         shuffle_ties=True,
     )
     async with fake, client_for(fake) as client:
-        got = await drain(client.iter_async_actions(page_size=page_size))
+        got = await drain(client.iter_async_actions(page_size=page_size, prefetch=prefetch))
     assert_exactly_once_newest_first(got, expected_ids(actions))
 
 
@@ -112,7 +113,7 @@ async def test_a_stream_survives_faults_midway_without_loss_or_duplicates(
     )
     caplog.set_level(logging.WARNING, logger="voucherify_async")
     async with fake, client_for(fake, retry=RetryPolicy.instant(max_retries=10)) as client:
-        got = await drain(client.iter_async_actions(page_size=50))
+        got = await drain(client.iter_async_actions(page_size=50, prefetch=2))
     assert_exactly_once_newest_first(got, expected_ids(ACTIONS))
     retries = [r for r in caplog.records if r.name == "voucherify_async"]
     assert retries, "faults were injected, so retries must have been logged"
@@ -153,9 +154,9 @@ async def test_a_truncated_page_raises_invalid_response_with_the_request_id() ->
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("prefetch", [0, 1])
+@pytest.mark.parametrize("prefetch", [0, 1, 3])
 async def test_breaking_out_early_stops_the_requests(prefetch: int) -> None:
-    """At most the one prefetched page is fetched beyond what the caller saw."""
+    """At most ``prefetch`` pages are fetched beyond what the caller saw."""
     fake = FakeVoucherify(actions=ACTIONS)
     async with fake, client_for(fake) as client:
         async for _action in client.iter_async_actions(page_size=10, prefetch=prefetch):
@@ -251,15 +252,19 @@ async def _wait_for_requests(fake: FakeVoucherify, count: int, seconds: float) -
 
 
 @pytest.mark.asyncio
-async def test_prefetch_requests_the_next_page_while_the_caller_is_on_this_one() -> None:
+@pytest.mark.parametrize("prefetch", [1, 2, 5])
+async def test_prefetch_requests_pages_ahead_while_the_caller_is_on_this_one(
+    prefetch: int,
+) -> None:
     fake = FakeVoucherify(actions=ACTIONS)
     async with fake, client_for(fake) as client:
-        stream = client.iter_async_actions(page_size=10)
+        stream = client.iter_async_actions(page_size=10, prefetch=prefetch)
         await anext(stream)  # the caller holds page 1 and does not ask for more
-        assert await _wait_for_requests(fake, 2, seconds=5)
+        assert await _wait_for_requests(fake, 1 + prefetch, seconds=5)
         await asyncio.sleep(0.1)
-        assert len(fake.requests) == 2, "only one page ahead"
+        assert len(fake.requests) == 1 + prefetch, "no more than prefetch pages ahead"
         await stream.aclose()
+        assert not client._in_flight
 
 
 @pytest.mark.asyncio
@@ -273,7 +278,7 @@ async def test_prefetch_0_requests_a_page_only_when_the_previous_is_used_up() ->
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("prefetch", [0, 1])
+@pytest.mark.parametrize("prefetch", [0, 1, 4])
 async def test_a_page_that_cannot_be_structured_raises_and_the_stream_resumes(
     prefetch: int,
 ) -> None:
@@ -306,9 +311,9 @@ async def test_closing_the_client_cancels_a_page_prefetched_for_an_abandoned_str
 
 
 @pytest.mark.asyncio
-async def test_prefetch_must_be_0_or_1() -> None:
+async def test_prefetch_must_be_an_int_from_0_to_16() -> None:
     async with VoucherifyClient("a", "b") as client:
         with pytest.raises(ValueError, match="prefetch"):
-            client.iter_async_actions(prefetch=2)
+            client.iter_async_actions(prefetch=17)
         with pytest.raises(TypeError, match="prefetch"):
             client.iter_async_actions(prefetch=True)

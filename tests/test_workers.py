@@ -92,7 +92,7 @@ async def test_a_cursor_resumes_right_after_the_last_yielded_action(
     fake = FakeVoucherify(actions=ACTIONS, end_date_inclusive=inclusive, shuffle_ties=True)
     async with fake:
         async with client_for(fake) as first:
-            stream = first.iter_async_actions(page_size=50)
+            stream = first.iter_async_actions(page_size=50, prefetch=stop_after % 3)
             before = await _take(stream, stop_after) if stop_after else []
             token = stream.cursor
         async with client_for(fake) as second:

@@ -78,6 +78,7 @@ _FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x1f\x7f]")
 _LIST_PATH = "/v1/async-actions"
 _FINISHED = frozenset({AsyncActionStatus.DONE, AsyncActionStatus.FAILED})
 _MAX_PARTITIONS = 64
+_MAX_PREFETCH = 16
 
 
 def _check_seconds(name: str, value: object) -> float:
@@ -425,8 +426,9 @@ class VoucherifyClient:
         - ``cursor``: a token from :attr:`AsyncActionStream.cursor` of an earlier
           stream with the same ``end_date`` and ``since``: go on right after the
           last action it yielded, with nothing lost or repeated.
-        - ``prefetch`` (0 or 1, default 1): request the next page while the caller
-          works on the current one; 0 turns that off.
+        - ``prefetch`` (0..16, default 1): how many pages to fetch ahead while the
+          caller works on the current one; 0 turns that off. At most that many
+          pages are fetched that the caller never sees (after a ``break``).
 
         Returns an :class:`AsyncActionStream`: ``async for action in ...``; nothing
         is sent until the first action is awaited.
@@ -439,11 +441,8 @@ class VoucherifyClient:
         start = parse_end_date(since, name="since") if since is not None else None
         if isinstance(prefetch, bool) or not isinstance(prefetch, int):
             raise TypeError(f"prefetch must be an int, not {type(prefetch).__name__}")
-        if prefetch not in (0, 1):
-            raise ValueError(
-                f"prefetch must be 0 or 1, got {prefetch}: the next request depends on "
-                "the page before it, so no more than one page can be on its way"
-            )
+        if not 0 <= prefetch <= _MAX_PREFETCH:
+            raise ValueError(f"prefetch must be from 0 to {_MAX_PREFETCH} pages, got {prefetch}")
         walk: PaginationCursor[PageEntry] = PaginationCursor(
             page_size=page_size, end_date=stop, since=start
         )

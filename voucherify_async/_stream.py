@@ -8,10 +8,11 @@ models while the server already works on the next one.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import attrs
 
@@ -25,7 +26,18 @@ __all__ = ["AsyncActionStream"]
 FetchPage = Callable[[PageRequest], Awaitable[ListedPage]]
 
 
-def _retrieve(task: asyncio.Future[ListedPage]) -> None:
+@attrs.frozen
+class _Fetched:
+    """A page fed to the cursor, waiting to be structured: its new entries, and the
+    cursor's state before and after it (for tokens, and to undo it)."""
+
+    listed: ListedPage
+    fresh: list[PageEntry]
+    before: CursorState
+    after: CursorState
+
+
+def _retrieve(task: asyncio.Future[_Fetched]) -> None:
     """Mark a prefetch's outcome as seen, so an unused failure is never logged as lost."""
     if not task.cancelled():
         task.exception()
@@ -35,12 +47,14 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     """Every async action, newest first, each exactly once: ``async for action in stream``.
 
     Returned by :meth:`VoucherifyClient.iter_async_actions`; nothing is requested
-    until the first action is awaited. With ``prefetch=1`` (the default) the
-    request for the next page is sent as soon as a page arrives, so that the
-    server prepares it while this page is structured and consumed; ``prefetch=0``
-    requests each page only when the previous one is used up. Either way at most
-    one page is held beyond the one being consumed, and at most one page is
-    fetched that the caller never sees.
+    until the first action is awaited. With ``prefetch=N`` (default 1) up to N
+    pages are fetched ahead of the one being consumed: the request for the next
+    page goes out as soon as a page arrives, so that the server prepares it while
+    this page is structured and consumed. Pages ahead are requested one after the
+    other (each request depends on the page before it). ``prefetch=0`` requests
+    each page only when the previous one is used up. At most N pages are held
+    beyond the one being consumed, and at most N pages are fetched that the caller
+    never sees.
 
     - :meth:`pages` walks the same stream page by page instead.
     - :meth:`aclose` (or ``async with``) ends it and cancels the page in flight.
@@ -58,7 +72,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         cursor: PaginationCursor[PageEntry],
         *,
         prefetch: int = 1,
-        in_flight: set[asyncio.Task[ListedPage]] | None = None,
+        in_flight: set[asyncio.Task[Any]] | None = None,
         parameters: str = "",
     ) -> None:
         self._fetch_page = fetch_page
@@ -66,12 +80,12 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._prefetch = prefetch
         self._in_flight = in_flight if in_flight is not None else set()
         self._parameters = parameters
-        self._ahead: asyncio.Task[ListedPage] | None = None
+        self._ahead: collections.deque[asyncio.Task[_Fetched]] = collections.deque()
         # The page being yielded, how much of it was yielded, and the cursor before it.
         self._page: list[AsyncAction] = []
         self._index = 0
         self._limit = 0  # how far into the page may be yielded (less once closed)
-        self._before = cursor.snapshot()
+        self._before = self._after = cursor.snapshot()
         self._yielded_before_page = 0
         self._closed = False
 
@@ -92,7 +106,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         return encode_token(self._position(), self._parameters)
 
     def _position(self) -> CursorState:
-        after = self._cursor.snapshot()
+        after = self._after
         done = self._index == len(self._page)
         if done:  # the whole page was yielded: the cursor's own state is the position
             return after
@@ -117,9 +131,14 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         return self._cursor.requests_made
 
     @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`aclose` was called."""
+        return self._closed
+
+    @property
     def exhausted(self) -> bool:
-        """``True`` once the last page has been received (or the stream was closed)."""
-        return self._closed or self._cursor.done
+        """``True`` once the page being yielded is the last one (or the stream was closed)."""
+        return self._closed or self._after.done
 
     def __aiter__(self) -> Self:
         return self
@@ -135,50 +154,78 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 return actions[0]
         raise StopAsyncIteration
 
-    def _start(self, request: PageRequest) -> asyncio.Task[ListedPage]:
-        task = asyncio.ensure_future(self._fetch_page(request))
+    def _start(self, request: PageRequest) -> asyncio.Task[_Fetched]:
+        task = asyncio.ensure_future(self._fetch_and_feed(request))
         task.add_done_callback(_retrieve)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
+        self._ahead.append(task)
         return task
+
+    def _request_ahead(self) -> bool:
+        """Start fetching the next page if fewer than ``prefetch`` are ahead; ``True`` if it did."""
+        if self._closed or len(self._ahead) >= self._prefetch:
+            return False
+        request = self._cursor.next_request()
+        if request is None:
+            return False
+        self._start(request)
+        return True
+
+    async def _fetch_and_feed(self, request: PageRequest) -> _Fetched:
+        """Fetch one page and feed it to the cursor; then chain the next fetch if allowed."""
+        listed = await self._fetch_page(request)
+        before = self._cursor.snapshot()
+        fresh = self._cursor.feed(listed.entries, listed.has_more_reported)
+        fetched = _Fetched(listed, fresh, before, self._cursor.snapshot())
+        self._request_ahead()
+        return fetched
 
     async def _next_page(self) -> list[AsyncAction] | None:
         """The next page's new actions (maybe none); ``None`` when the stream is over."""
         if self._closed:
             return None
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            listed = await ahead
+        if self._ahead:
+            task = self._ahead[0]
+            try:
+                fetched = await task
+            except BaseException:
+                await self._cancel_ahead()
+                raise
+            self._ahead.popleft()
         else:
             request = self._cursor.next_request()
             if request is None:
                 return None
-            listed = await self._fetch_page(request)
-        if self.exhausted:  # closed while the request was in flight
+            fetched = await self._fetch_and_feed(request)
+        if self.closed:  # closed while the request was in flight
             return None
-        before = self._cursor.snapshot()
-        fresh = self._cursor.feed(listed.entries, listed.has_more_reported)
-        if self._prefetch and (request := self._cursor.next_request()) is not None:
-            self._ahead = self._start(request)
-            await asyncio.sleep(0)  # let it send the request before the CPU work below
+        if self._prefetch:
+            if not self._ahead or self._ahead[-1].done():
+                self._request_ahead()
+            if self._ahead and not self._ahead[-1].done():
+                await asyncio.sleep(0)  # let it send its request before the CPU work below
         try:
-            actions = listed.structure(fresh)
+            actions = fetched.listed.structure(fetched.fresh)
         except BaseException:
             await self._cancel_ahead()
-            self._cursor.restore(before)
+            self._cursor.restore(fetched.before)
             raise
         self._yielded_before_page += self._index
-        self._page, self._index, self._limit, self._before = actions, 0, len(actions), before
+        self._page, self._index, self._limit = actions, 0, len(actions)
+        self._before, self._after = fetched.before, fetched.after
         return actions
 
     async def _cancel_ahead(self) -> None:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and not ahead.done():
-            ahead.cancel()
+        """Cancel every page fetched ahead, and put the cursor back before the first of them."""
+        ahead, self._ahead = list(self._ahead), collections.deque()
+        for task in ahead:
+            task.cancel()
+        for task in ahead:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await ahead
-        if ahead is not None:
-            self._in_flight.discard(ahead)
+                await task
+            self._in_flight.discard(task)
+        self._cursor.restore(self._after)
 
     async def pages(self) -> AsyncGenerator[AsyncActionsPage, None]:
         """Yield the rest of the stream as pages of actions not yielded before, newest first.
@@ -214,7 +261,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         await self.aclose()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("exhausted" if self._cursor.done else "open")
+        state = "closed" if self._closed else ("exhausted" if self._after.done else "open")
         return (
             f"<AsyncActionStream {state} page_size={self._cursor.page_size} "
             f"prefetch={self._prefetch} yielded={self.actions_yielded} "
