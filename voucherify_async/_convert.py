@@ -48,6 +48,8 @@ def parse_timestamp(value: object) -> datetime:
         ValueError: not ISO-8601.
     """
     if type(value) is not str:
+        if type(value) is datetime and value.tzinfo is UTC:
+            return value  # already parsed (the stream reads created_at before structuring)
         raise TypeError(f"expected an ISO-8601 timestamp string, got {type(value).__name__}")
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
@@ -67,6 +69,30 @@ def _structure_int(value: object, _: type) -> int:
     if type(value) is not int:
         raise TypeError(f"expected an integer, got {type(value).__name__}")
     return value
+
+
+def _structure_datetime(value: object, _: type) -> datetime:
+    return parse_timestamp(value)
+
+
+# Optional fields get one hook each instead of cattrs' generic Optional handling,
+# which looks the inner hook up again on every call (the hot path: per action, per field).
+
+
+def _structure_optional_str(value: object, _: object) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_optional_int(value: object, _: object) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _structure_optional_datetime(value: object, _: object) -> datetime | None:
+    return None if value is None else parse_timestamp(value)
 
 
 def _lenient_enum(enum_type: type[_E]) -> Callable[[object, Any], _E | str | None]:
@@ -129,7 +155,10 @@ def configure_converter(converter: cattrs.Converter) -> None:
     """Register every rule listed in this module's docstring on ``converter``."""
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
-    converter.register_structure_hook(datetime, lambda value, _: parse_timestamp(value))
+    converter.register_structure_hook(datetime, _structure_datetime)
+    converter.register_structure_hook_func(_is(str | None), _structure_optional_str)
+    converter.register_structure_hook_func(_is(int | None), _structure_optional_int)
+    converter.register_structure_hook_func(_is(datetime | None), _structure_optional_datetime)
     converter.register_structure_hook(AsyncActionResult, _structure_result)
     for enum_type in (AsyncActionType, AsyncActionStatus, OperationStatus):
         converter.register_structure_hook_func(

@@ -51,6 +51,7 @@ _EXCERPT = 200
 
 _FAST = make_converter()
 _DETAILED = make_converter(detailed_validation=True)
+_STRUCTURE_ACTION = _FAST.get_structure_hook(AsyncAction)
 
 
 @attrs.frozen
@@ -287,6 +288,24 @@ class ListedPage:
             return self.has_more_reported
         return len(self.entries) >= limit if limit is not None else bool(self.entries)
 
+    def structure_one(self, entry: PageEntry) -> AsyncAction:
+        """Structure one entry of this page into an :class:`AsyncAction`.
+
+        Raises:
+            InvalidResponseError: it cannot be structured; the message names the
+                field by its path in the whole page.
+        """
+        try:
+            action: AsyncAction = _STRUCTURE_ACTION(entry.item, AsyncAction)
+        except Exception:  # noqa: BLE001  # explained against the whole page, for its indices
+            _explain(
+                [entry.item for entry in self.entries],
+                list[AsyncAction],
+                path="$.async_actions",
+                response=self.response,
+            )
+        return action
+
     def structure(self, entries: list[PageEntry] | None = None) -> list[AsyncAction]:
         """Structure ``entries`` (default: all of the page) into :class:`AsyncAction` models.
 
@@ -324,19 +343,18 @@ def read_page(response: RawResponse) -> ListedPage:
         problem = f"expected a boolean, got {type(reported).__name__}"
         raise _invalid(f"has_more: {problem}", "$.has_more", response)
     try:
-        entries = [
-            PageEntry(_id(item), parse_timestamp(item["created_at"]), item) for item in items
-        ]
+        entries = [_entry(item) for item in items]
     except Exception:  # noqa: BLE001  # explained field by field below
         _explain(items, list[AsyncAction], path="$.async_actions", response=response)
     return ListedPage(entries=entries, has_more_reported=reported, response=response)
 
 
-def _id(item: Mapping[str, Any]) -> str:
-    value = item["id"]
-    if type(value) is not str:
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
+def _entry(item: dict[str, Any]) -> PageEntry:
+    action_id = item["id"]
+    if type(action_id) is not str:
+        raise TypeError(f"expected a string, got {type(action_id).__name__}")
+    created_at = item["created_at"] = parse_timestamp(item["created_at"])  # parsed once
+    return PageEntry(action_id, created_at, item)
 
 
 def decode_page(response: RawResponse, *, limit: int | None) -> AsyncActionsPage:
