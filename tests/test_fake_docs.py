@@ -23,9 +23,10 @@ EXAMPLES = PYTHON_BLOCK.findall(DOCS.read_text(encoding="utf-8"))
 
 
 def test_the_page_has_examples_for_fixture_serving_faults_and_generator() -> None:
-    """The page shows the fixture, both ways of serving, faults and the generator."""
+    """The page shows the fixture, both ways of serving, faults, the generator, the rate
+    limit, started actions (by call and by POST) and the manual clock."""
     text = "\n".join(EXAMPLES)
-    assert len(EXAMPLES) >= 7
+    assert len(EXAMPLES) >= 10
     for needle in (
         "voucherify_async.testing.pytest_plugin",
         "fake_voucherify",
@@ -34,6 +35,12 @@ def test_the_page_has_examples_for_fixture_serving_faults_and_generator() -> Non
         "faults.push(",
         "faults.random(",
         "generate_actions(",
+        "rate_limit=(",
+        "X-Rate-Limit-Retry",
+        ".start_action(",
+        'session.post("/v1/customers/metadata/async"',
+        "ManualClock(",
+        "clock.advance(",
     ):
         assert needle in text
 

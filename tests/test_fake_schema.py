@@ -39,6 +39,7 @@ from voucherify_async.testing import (
     FAKE_APP_TOKEN,
     FakeVoucherify,
     Fault,
+    ManualClock,
     generate_actions,
 )
 from voucherify_async.testing._generate import IMPORT_TYPES, UPDATE_TYPES
@@ -360,3 +361,50 @@ async def test_every_error_body_of_the_fake_matches_the_error_schema(
     for status, body in bodies:
         ERROR_BODY.validate(body)
         assert body["code"] == status
+
+
+@pytest.mark.asyncio
+async def test_started_actions_match_their_type_schema_at_every_stage() -> None:
+    """One started action per (type, outcome), listed and fetched while ENQUEUED, IN_PROGRESS
+    and finished: every list page and get body validates, and a finished one has the keys of
+    the vendor's example of its type, in the example's order."""
+    clock = ManualClock()
+    fake = FakeVoucherify(actions=generate_actions(20, seed=3), clock=clock)
+    started = {
+        (kind, outcome): fake.start_action(kind, duration=10.0, outcome=outcome)
+        for kind in sorted(RESULT_SCHEMA_OF_TYPE)
+        for outcome in ("DONE", "FAILED")
+    }
+    async with fake, aiohttp.ClientSession(fake.base_url, headers=AUTH) as session:
+        for elapsed, status in ((0.0, "ENQUEUED"), (4.0, "IN_PROGRESS"), (10.0, None)):
+            clock.advance(elapsed - clock.monotonic())
+            code, page = await _get_json(session, LIST, limit=100)
+            assert code == 200
+            validate_list(page)
+            for (kind, outcome), action_id in started.items():
+                code, body = await _get_json(session, f"{LIST}/{action_id}")
+                assert code == 200
+                validate_get(body)
+                assert body["status"] == (status or outcome)
+                example = _example_of_type(kind)
+                if status is None and example is not None:
+                    assert list(body) == list(example), kind
+                    assert list(body["result"]) == list(example["result"]), kind
+
+
+@pytest.mark.asyncio
+async def test_rate_limit_and_start_post_error_bodies_match_the_error_schema() -> None:
+    """The 429 beyond ``rate_limit``, and a start POST's 401 and 400, validate."""
+    fake = FakeVoucherify(clock=ManualClock(), rate_limit=(3, 60.0))
+    async with fake, aiohttp.ClientSession(fake.base_url) as session:
+        bodies = []
+        for headers, data in (({}, b"{}"), (AUTH, b"{"), (AUTH, b"{}"), (AUTH, b"{}")):
+            async with session.post(
+                "/v1/customers/metadata/async", data=data, headers=headers
+            ) as response:
+                bodies.append((response.status, await response.json()))
+    assert [status for status, _ in bodies] == [401, 400, 202, 429]
+    for status, body in bodies:
+        if status != 202:
+            ERROR_BODY.validate(body)
+            assert body["code"] == status

@@ -5,10 +5,11 @@ connection, an HTML page, cut JSON, an odd payload, a delay). A
 :class:`FaultQueue` (``fake.faults``) hands them out, deterministically:
 
 1. pushed faults first, in the order pushed, each for ``times`` requests to its
-   ``endpoint`` (``"list"``, ``"get"``, or ``None`` for either);
+   ``endpoint`` (``"list"``, ``"get"``, ``"start"`` for the POSTs that start an
+   action, or ``None`` for any);
 2. then, if :meth:`FaultQueue.random` was called, a seeded draw per request.
 
-Only requests to the two API endpoints take faults (not unknown paths or methods).
+Only requests to the API endpoints take faults (not unknown paths or methods).
 The queue is thread-safe: tests push from their own thread while the fake serves
 from another.
 """
@@ -27,9 +28,9 @@ import attrs
 
 __all__ = ["Endpoint", "Fault", "FaultKind", "FaultQueue"]
 
-Endpoint = Literal["list", "get"]
+Endpoint = Literal["list", "get", "start"]
 FaultKind = Literal["status", "drop", "html", "truncated", "payload", "delay"]
-_ENDPOINTS = ("list", "get")
+_ENDPOINTS = ("list", "get", "start")
 
 
 @attrs.frozen(kw_only=True)
@@ -147,13 +148,13 @@ class FaultQueue:
         self._random: _RandomFaults | None = None
 
     def push(self, fault: Fault, *, times: int = 1, endpoint: Endpoint | None = None) -> None:
-        """Inject ``fault`` into the next ``times`` requests to ``endpoint`` (either when ``None``).
+        """Inject ``fault`` into the next ``times`` requests to ``endpoint`` (any when ``None``).
 
         Faults pushed earlier are served first.
 
         Raises:
-            ValueError: ``times`` < 1, or ``endpoint`` is not ``"list"``, ``"get"``
-                or ``None``.
+            ValueError: ``times`` < 1, or ``endpoint`` is not ``"list"``, ``"get"``,
+                ``"start"`` or ``None``.
             TypeError: ``fault`` is not a :class:`Fault`.
         """
         if not isinstance(fault, Fault):
@@ -234,4 +235,4 @@ def _checked_status(status: int) -> int:
 
 def _check_endpoint(endpoint: object) -> None:
     if endpoint is not None and endpoint not in _ENDPOINTS:
-        raise ValueError(f"endpoint must be 'list', 'get' or None, not {endpoint!r}")
+        raise ValueError(f"endpoint must be 'list', 'get', 'start' or None, not {endpoint!r}")

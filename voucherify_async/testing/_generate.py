@@ -19,6 +19,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "UPDATE_TYPES",
     "generate_actions",
+    "make_result",
 ]
 
 _T = AsyncActionType
@@ -66,6 +67,7 @@ if set(MESSAGE_TYPES) | set(IMPORT_TYPES) | set(UPDATE_TYPES) != {t.value for t 
     raise AssertionError("every AsyncActionType must belong to exactly one result family")
 
 _TYPES: tuple[str, ...] = tuple(t.value for t in _T)
+_TYPE_SET = frozenset(_TYPES)
 _DONE = AsyncActionStatus.DONE.value
 _FAILED = AsyncActionStatus.FAILED.value
 _IN_PROGRESS = AsyncActionStatus.IN_PROGRESS.value
@@ -192,6 +194,22 @@ def generate_actions(
         action["object"] = "async_action"
         actions.append(action)
     return actions
+
+
+def make_result(
+    rng: random.Random, action_type: str, *, failed: bool, finished_ms: int
+) -> dict[str, Any]:
+    """A realistic ``result`` for an action of ``action_type`` finished at ``finished_ms``.
+
+    The same shapes :func:`generate_actions` makes (drawn from ``rng``); a failed
+    action's result lists its failures.
+
+    Raises:
+        ValueError: ``action_type`` is not one of the 22 documented types.
+    """
+    if action_type not in _TYPE_SET:
+        raise ValueError(f"no result shape is known for type {action_type!r}: pass one")
+    return _result(rng, action_type, failed, finished_ms)
 
 
 def _result(rng: random.Random, action_type: str, failed: bool, now: int) -> dict[str, Any]:

@@ -69,8 +69,11 @@ class ActionStore:
                 seen.add(action["id"])
         return cls(items, neg_ms, by_id)
 
-    def merged(self, actions: Iterable[Action]) -> ActionStore:
-        """A new store with this one's actions plus ``actions`` (after any stored ties).
+    def merged(self, actions: Iterable[Action], *, before_ties: bool = False) -> ActionStore:
+        """A new store with this one's actions plus ``actions``.
+
+        An added action sharing its millisecond with stored ones comes after them,
+        or before them with ``before_ties`` (newest first: for one started action).
 
         Raises:
             TypeError: as for :meth:`build`.
@@ -83,13 +86,16 @@ class ActionStore:
                 raise ValueError(f"duplicate action id {action['id']!r}")
             by_id[action["id"]] = action
         if len(new_items) > _INSERT_AT_MOST:
-            neg_ms, items = _sorted(self._neg_ms + new_neg_ms, self._actions + new_items)
+            if before_ties:
+                neg_ms, items = _sorted(new_neg_ms + self._neg_ms, new_items + self._actions)
+            else:
+                neg_ms, items = _sorted(self._neg_ms + new_neg_ms, self._actions + new_items)
             return ActionStore(items, neg_ms, by_id)
         # A few actions: insert them into copies (C memmoves) rather than sort again.
         neg_ms = self._neg_ms.copy()
         items = self._actions.copy()
         for key, action in zip(new_neg_ms, new_items, strict=True):
-            index = bisect.bisect_right(neg_ms, key)
+            index = (bisect.bisect_left if before_ties else bisect.bisect_right)(neg_ms, key)
             neg_ms.insert(index, key)
             items.insert(index, action)
         return ActionStore(items, neg_ms, by_id)
