@@ -425,3 +425,49 @@ def test_since_with_end_date_windows_are_checked_at_once() -> None:
     with pytest.raises(ValueError, match="since"):
         client.iter_async_actions(since="not a date")
     assert client.iter_async_actions(since=datetime.now(UTC) - timedelta(days=1)) is not None
+
+
+# --- against the fake's own lifecycle and rate limit, over HTTP -----------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("outcome", ["DONE", "FAILED"])
+async def test_wait_follows_a_started_action_to_its_outcome(outcome: str) -> None:
+    fake = FakeVoucherify(actions=ACTIONS[:10])
+    async with fake, client_for(fake) as client:
+        action_id = fake.start_action(
+            "CUSTOMERS.METADATA_UPDATE",
+            duration=0.3,
+            outcome=outcome,  # type: ignore[arg-type]
+        )
+        states: list[str] = []
+        details = await client.wait_for_async_action(
+            action_id,
+            poll_interval=0.01,
+            max_poll_interval=0.05,
+            on_progress=lambda d: states.append(str(d.status)),
+        )
+    assert details.status == outcome
+    assert details.result is not None
+    assert states[0] in {"ENQUEUED", "IN_PROGRESS"}
+    assert states[-1] == outcome
+    assert "IN_PROGRESS" in states
+
+
+@pytest.mark.asyncio
+async def test_the_client_waits_for_the_fakes_window_instead_of_collecting_429s() -> None:
+    """12 requests against a limit of 5 a second: the client waits for each reset."""
+    fake = FakeVoucherify(actions=ACTIONS, rate_limit=(5, 1.0))
+    async with fake, client_for(fake, retry=RetryPolicy(max_retries=0, max_wait=5)) as client:
+        for _ in range(12):
+            await client.list_async_actions(limit=1)
+    assert len(fake.requests) == 12
+    assert not [r for r in fake.requests if r.rate_limited], "a request collected a 429"
+
+
+@pytest.mark.asyncio
+async def test_concurrent_workers_with_pacing_never_trip_the_fakes_limit() -> None:
+    fake = FakeVoucherify(actions=ACTIONS, rate_limit=(10, 1.0))
+    async with fake, client_for(fake, rate_limit=RateLimit(requests=10, per=1.0)) as client:
+        await asyncio.gather(*(client.list_async_actions(limit=1) for _ in range(15)))
+    assert not [r for r in fake.requests if r.rate_limited]
