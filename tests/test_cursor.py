@@ -7,14 +7,16 @@ The API leaves two things undocumented (``/work/shared/voucherify-api.md``): whe
 looping or skipping when it truly cannot advance.
 
 The claim is tested against a *model server* (pure Python, no HTTP) that answers
-``limit``/``end_date`` queries under a chosen reading, page order, and ``has_more``
-mode, breaking ties at random on every request:
+``limit``/``end_date`` queries under a chosen reading, page order, tie order
+(random afresh on every request, or stable, which shows a cut tie group's same
+part again: the worst case for repeats) and ``has_more`` mode:
 
 - hypothesis properties over random datasets with tie groups, every ``page_size``
   and optional caller ``end_date``: exactly the expected actions, once each, newest
-  first, within a request bound;
-- a hypothesis state machine that fetches page by page, changing the page order and
-  ``has_more`` mode on every request, and checks the cursor's state after each;
+  first, within a request bound, every request and page audited (``WalkAudit``);
+- a hypothesis state machine that fetches page by page, changing the page order,
+  tie order and ``has_more`` mode on every request, and checks the cursor's state
+  after each;
 - table-driven tests pinning the request shapes, the stop conditions and the
   :class:`PaginationError` cases.
 
@@ -400,7 +402,8 @@ def tie_groups(
 def caller_end_dates(draw: st.DrawFn, times_ms: Sequence[int]) -> datetime:
     """A caller ``end_date``: often exactly a tie group's time, often just off it by
     microseconds, sometimes anywhere around the dataset."""
-    if times_ms and draw(st.booleans()):
+    at_a_group: bool = draw(st.booleans())
+    if times_ms and at_a_group:
         ms = draw(st.sampled_from(times_ms))
     else:
         low, high = (min(times_ms), max(times_ms)) if times_ms else (0, 0)

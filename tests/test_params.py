@@ -262,6 +262,14 @@ def test_ceil_to_ms_carries_into_the_next_second_and_keeps_the_timezone() -> Non
     assert truncate_to_ms(moment).tzinfo is PLUS_2
 
 
+def test_ceil_to_ms_past_the_end_of_the_datetime_range_raises_overflow_error() -> None:
+    """No whole millisecond follows ``9999-12-31T23:59:59.999001``: OverflowError, as
+    documented (never a value below the moment)."""
+    assert ceil_to_ms(datetime.max.replace(microsecond=999_000, tzinfo=UTC)).microsecond == 999_000
+    with pytest.raises(OverflowError):
+        ceil_to_ms(datetime.max.replace(microsecond=999_001, tzinfo=UTC))
+
+
 @settings(max_examples=200)
 @given(st.datetimes(timezones=st.just(UTC)))
 def test_truncate_and_ceil_bracket_the_moment_within_one_millisecond(moment: datetime) -> None:
