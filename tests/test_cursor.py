@@ -56,7 +56,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from voucherify_async._cursor import PageRequest, PaginationCursor
+from voucherify_async._cursor import CursorState, PageRequest, PaginationCursor
 from voucherify_async._exceptions import PaginationError
 
 EPOCH = datetime(2022, 9, 5, 11, 40, 17, tzinfo=UTC)
@@ -1182,3 +1182,129 @@ def test_tie_group_in_the_last_millisecond_of_the_datetime_range_is_walked_whole
     cursor = start_cursor(1, end_date)
     result = walk(cursor, server.answer, max_requests=loop_guard(len(actions)))
     assert_exact_walk(result, expected_actions(actions, end_date))
+
+
+# --- since, and resuming from a saved position ------------------------------------------
+
+
+def walk_plain(
+    cursor: PaginationCursor[Action], server: ModelServer, *, max_requests: int
+) -> list[Action]:
+    """Walk to the end without an audit; fail on a PaginationError or an endless walk."""
+    result = walk(cursor, server.answer, max_requests=max_requests)
+    assert result.error is None, result.error
+    return result.yielded
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scenario=scenarios(),
+    since_ms=st.integers(-25, 8),
+    since_micros=st.sampled_from([0, 1, 999]),
+    reading=st.sampled_from(Reading),
+    order=st.sampled_from(PageOrder),
+    ties=st.sampled_from(TieOrder),
+    reports_has_more=st.booleans(),
+    page_size=page_sizes,
+    seed=seeds,
+)
+def test_since_yields_exactly_the_actions_at_or_after_it_and_stops_there(
+    scenario: Scenario,
+    since_ms: int,
+    since_micros: int,
+    reading: Reading,
+    order: PageOrder,
+    ties: TieOrder,
+    reports_has_more: bool,
+    page_size: int,
+    seed: int,
+) -> None:
+    """``since`` is inclusive; nothing older is yielded; the walk asks for no page once a
+    page reached past ``since`` (so at most one request beyond the wanted actions)."""
+    since = at_ms(since_ms) + since_micros * ONE_US
+    server = ModelServer(
+        scenario.actions, reading, order, reports_has_more, random.Random(seed), ties
+    )
+    cursor: PaginationCursor[Action] = PaginationCursor(
+        page_size=page_size, end_date=scenario.end_date, since=since
+    )
+    yielded = walk_plain(cursor, server, max_requests=loop_guard(len(scenario.actions)))
+    expected = [a for a in scenario.expected() if a.created_at >= since]
+    assert Counter(a.id for a in yielded) == Counter(a.id for a in expected)
+    assert is_newest_first(yielded)
+    assert len(server.queries) <= request_bound(len(expected))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scenario=scenarios(),
+    reading=st.sampled_from(Reading),
+    order=st.sampled_from(PageOrder),
+    ties=st.sampled_from(TieOrder),
+    reports_has_more=st.booleans(),
+    page_size=page_sizes,
+    cut=st.integers(0, 10_000),
+    seed=seeds,
+)
+def test_resuming_from_any_position_of_a_page_loses_and_repeats_nothing(
+    scenario: Scenario,
+    reading: Reading,
+    order: PageOrder,
+    ties: TieOrder,
+    reports_has_more: bool,
+    page_size: int,
+    cut: int,
+    seed: int,
+) -> None:
+    """A position saved after any yielded action (the state a stream's cursor token holds:
+    floor = the last yielded time, seen = the ids yielded at it) restored into a fresh
+    cursor yields exactly the rest."""
+    server = ModelServer(
+        scenario.actions, reading, order, reports_has_more, random.Random(seed), ties
+    )
+    first: PaginationCursor[Action] = PaginationCursor(
+        page_size=page_size, end_date=scenario.end_date
+    )
+    expected = scenario.expected()
+    stop_after = cut % (len(expected) + 1)
+    yielded: list[Action] = []
+    while len(yielded) < stop_after and (request := first.next_request()) is not None:
+        page, has_more = server.answer(request.params())
+        yielded += first.feed(page, has_more)
+    before = yielded[:stop_after]
+    if before:
+        last = before[-1].created_at
+        state = CursorState(
+            floor=last,
+            seen=frozenset(a.id for a in before if a.created_at == last),
+            inclusive=first.inclusive,
+            done=False,
+            requests_made=0,
+            escalate=False,
+        )
+    else:
+        state = PaginationCursor[Action](page_size=page_size, end_date=scenario.end_date).snapshot()
+    second: PaginationCursor[Action] = PaginationCursor(
+        page_size=page_size, end_date=scenario.end_date
+    )
+    second.restore(state)
+    rest = walk_plain(second, server, max_requests=loop_guard(len(scenario.actions)))
+    ids = [a.id for a in before + rest]
+    assert len(ids) == len(set(ids)), "an action was repeated across the resume"
+    assert Counter(ids) == Counter(a.id for a in expected), "an action was lost"
+
+
+def test_snapshot_and_restore_undo_a_feed() -> None:
+    """What the stream does when a page cannot be structured: the next request is the
+    one that fetched that page."""
+    actions = make_actions((0, 3), (-1, 3), (-2, 3))
+    server = ModelServer(actions, Reading.EXCLUSIVE)
+    cursor = start_cursor(2)
+    request = cursor.next_request()
+    assert request is not None
+    cursor.feed(*server.answer(request.params()))
+    second = cursor.next_request()
+    saved = cursor.snapshot()
+    cursor.feed(*server.answer(second.params() if second else {}))
+    cursor.restore(saved)
+    assert cursor.next_request() == second
