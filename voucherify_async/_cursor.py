@@ -37,6 +37,7 @@ the stream.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
@@ -49,6 +50,7 @@ from ._params import MAX_LIMIT, ceil_to_ms, check_limit, format_end_date, trunca
 __all__ = ["CursorState", "PageRequest", "PaginationCursor"]
 
 _ONE_MS = timedelta(milliseconds=1)
+_CREATED_AT = operator.attrgetter("created_at")
 
 
 class _Action(Protocol):
@@ -184,7 +186,7 @@ class PaginationCursor(Generic[_A]):
 
         fresh: list[_A] = []
         reached_since = False
-        for action in sorted(actions, key=_created_at, reverse=True):
+        for action in sorted(actions, key=_CREATED_AT, reverse=True):
             created = action.created_at
             if created == bound:
                 self.inclusive = True
@@ -227,10 +229,6 @@ class PaginationCursor(Generic[_A]):
             "millisecond, or the server ignores end_date",
             end_date=where,
         )
-
-
-def _created_at(action: _Action) -> datetime:
-    return action.created_at
 
 
 def _upper_bound(moment: datetime, exclusive: bool) -> datetime | None:
