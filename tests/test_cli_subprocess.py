@@ -9,7 +9,6 @@ assertion is about time: the machine is shared.
 from __future__ import annotations
 
 import concurrent.futures
-import inspect
 import json
 import os
 import re
@@ -342,13 +341,6 @@ def test_the_vendor_sdk_lists_a_page_from_the_fake_server(
     assert re.search(r"end_date=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+0000$", sent), sent
 
 
-needs_host_and_port = pytest.mark.skipif(
-    "port" not in inspect.signature(FakeVoucherify.start).parameters,
-    reason="FakeVoucherify.start() does not take host= and port= yet",
-)
-
-
-@needs_host_and_port
 def test_fake_server_on_a_chosen_port_and_a_taken_one(
     processes: list[subprocess.Popen[str]],
 ) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -996,3 +997,35 @@ async def test_fixture_works_in_async_tests(fake_voucherify: FakeVoucherify) -> 
     async with aiohttp.ClientSession(fake_voucherify.base_url) as session:
         assert (await call(session)).status == 503
         assert len((await call(session, params={"limit": 100})).ids()) == 100
+
+
+# -- permissive auth and chosen addresses ------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_permissive_fake_accepts_any_bearer_token_and_a_strict_one_does_not() -> None:
+    """With app_id and app_token None and no oauth_token, any non-empty bearer passes."""
+    permissive = FakeVoucherify(app_id=None, app_token=None, actions=generate_actions(3))
+    strict = FakeVoucherify(actions=generate_actions(3))
+    async with permissive, strict, aiohttp.ClientSession() as session:
+        for fake, token, expected in [
+            (permissive, "anything", 200),
+            (permissive, " ", 401),
+            (strict, "anything", 401),
+        ]:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.get(f"{fake.base_url}/v1/async-actions", headers=headers) as r:
+                assert r.status == expected, (fake, token)
+
+
+@pytest.mark.asyncio
+async def test_start_serves_on_the_host_and_port_asked() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fake = FakeVoucherify(actions=generate_actions(3))
+    await fake.start(host="127.0.0.1", port=port)
+    try:
+        assert fake.base_url == f"http://127.0.0.1:{port}"
+    finally:
+        await fake.stop()

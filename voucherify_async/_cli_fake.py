@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import math
 import re
 import signal
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 from ._cli_output import CommandError
 from .testing import FakeVoucherify, Fault, generate_actions
@@ -149,21 +148,6 @@ def fault_name(fault: Fault | None) -> str:
     return "" if fault is None else _fault_name(fault)
 
 
-def _start_arguments(host: str, port: int) -> dict[str, Any]:
-    # FakeVoucherify.start() binds 127.0.0.1 on a free port; a chosen host and port
-    # need its host=/port= parameters (asked of voucherify_async.testing).
-    parameters = inspect.signature(FakeVoucherify.start).parameters
-    if "host" in parameters and "port" in parameters:
-        return {"host": host, "port": port}
-    if (host, port) != ("127.0.0.1", 0):
-        raise CommandError(
-            "this version of voucherify_async.testing serves on 127.0.0.1 and a free port "
-            "only: leave out --host and --port",
-            exit_code=2,
-        )
-    return {}
-
-
 @contextlib.contextmanager
 def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     """Set ``stop`` on SIGINT and SIGTERM while the block runs (where the loop supports it)."""
@@ -236,7 +220,7 @@ async def run_fake_server(args: argparse.Namespace, stdout: TextIO, stderr: Text
     stop = asyncio.Event()
     with _stop_on_signals(stop):
         try:
-            await fake.start(**_start_arguments(args.host, args.port))
+            await fake.start(host=args.host, port=args.port)
         except OSError as error:
             raise CommandError(
                 f"cannot serve on {args.host} port {args.port}: {error.strerror or error}"
@@ -254,6 +238,8 @@ async def run_fake_server(args: argparse.Namespace, stdout: TextIO, stderr: Text
                 )
             if args.oauth_token is not None:
                 auth += ", or the --oauth-token as a bearer token"
+            elif args.app_id is None:
+                auth += ", or any bearer token"
             reading = "inclusive" if args.inclusive else "exclusive"
             limit = (
                 "none"

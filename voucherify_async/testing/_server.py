@@ -136,7 +136,8 @@ class FakeVoucherify:
 
     - ``app_id`` / ``app_token``: the accepted ``X-App-Id`` / ``X-App-Token``;
       ``None`` accepts any non-empty value. ``oauth_token``: when set,
-      ``Authorization: Bearer <oauth_token>`` is accepted too.
+      ``Authorization: Bearer <oauth_token>`` is accepted too; when ``None`` and
+      both ``app_id`` and ``app_token`` are ``None``, any non-empty bearer token is.
     - ``end_date_inclusive``: list actions created at or before ``end_date``
       (``True``) or strictly before it (``False``, the default). The API does not
       document which.
@@ -421,12 +422,13 @@ class FakeVoucherify:
             raise RuntimeError("FakeVoucherify is not serving: use 'async with' or run_in_thread()")
         return self._base_url
 
-    async def start(self) -> None:
-        """Serve on a free port of ``127.0.0.1`` from the running event loop.
+    async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve from the running event loop, on ``host`` (loopback by default) and
+        ``port`` (0: a free one; ``base_url`` says which).
 
         Raises:
             RuntimeError: the fake is already serving.
-            OSError: no port could be bound.
+            OSError: the address could not be bound (taken, or not this machine's).
         """
         if self._runner is not None:
             raise RuntimeError("FakeVoucherify is already serving")
@@ -437,14 +439,15 @@ class FakeVoucherify:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            await web.TCPSite(runner, host, port).start()
         except BaseException:
             await runner.cleanup()
             raise
-        host, port = runner.addresses[0][:2]
+        bound_host, bound_port = runner.addresses[0][:2]
         self._stopping = asyncio.Event()
         self._runner = runner
-        self._base_url = f"http://{host}:{port}"
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self._base_url = f"http://{shown}:{bound_port}"
 
     async def stop(self) -> None:
         """Stop serving, at once: the port closes, and pending waits (``latency``,
@@ -677,9 +680,16 @@ class FakeVoucherify:
             and self.app_token in (None, app_token)
         ):
             return True
+        authorization = headers.get("Authorization") or ""
+        if self.oauth_token is not None:
+            return authorization == f"Bearer {self.oauth_token}"
+        # Accepting any key pair (app_id and app_token None): any bearer token too.
+        bearer = authorization.removeprefix("Bearer ")
         return (
-            self.oauth_token is not None
-            and headers.get("Authorization") == f"Bearer {self.oauth_token}"
+            self.app_id is None
+            and self.app_token is None
+            and bearer != authorization
+            and bool(bearer.strip())
         )
 
 
