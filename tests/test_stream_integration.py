@@ -317,3 +317,36 @@ async def test_prefetch_must_be_an_int_from_0_to_16() -> None:
             client.iter_async_actions(prefetch=17)
         with pytest.raises(TypeError, match="prefetch"):
             client.iter_async_actions(prefetch=True)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("prefetch", [0, 2])
+@pytest.mark.parametrize("by_pages", [False, True], ids=["actions", "pages"])
+async def test_a_bad_action_midpage_comes_after_the_good_ones_and_the_stream_resumes(
+    prefetch: int, by_pages: bool
+) -> None:
+    """The actions before the bad one are yielded; the error comes where the bad one
+    stands; iterating again continues right after the last action yielded."""
+    good = {"id": "aa_newest", "created_at": "2027-01-01T00:00:00.002Z", "status": "DONE"}
+    bad = {"id": "aa_bad", "created_at": "2027-01-01T00:00:00.001Z", "progress": "half"}
+    fake = FakeVoucherify(actions=ACTIONS[:80])
+    fake.faults.push(
+        Fault.payload({"async_actions": [good, bad], "has_more": True}), endpoint="list"
+    )
+    got: list[str] = []
+
+    async def consume(stream: AsyncActionStream) -> None:
+        if by_pages:
+            async for page in stream.pages():
+                got.extend(action.id for action in page)
+        else:
+            async for action in stream:
+                got.append(action.id)
+
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=40, prefetch=prefetch)
+        with pytest.raises(InvalidResponseError, match=r"async_actions\[1\]\.progress"):
+            await consume(stream)
+        assert got == ["aa_newest"]
+        got += [action.id async for action in stream]
+    assert got == ["aa_newest", *expected_ids(ACTIONS[:80])]

@@ -20,6 +20,7 @@ import attrs
 
 from ._cursor import CursorState, PageRequest, PaginationCursor
 from ._decode import ListedPage, PageEntry
+from ._exceptions import InvalidResponseError
 from ._models import AsyncAction, AsyncActionsPage
 from ._token import encode_token
 
@@ -96,6 +97,9 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         state = cursor.snapshot()
         self._current = attrs.evolve(_NO_PAGE, before=state, after=state)
         self._entries: list[PageEntry] = []
+        self._actions: list[AsyncAction] = []  # the page's entries structured so far
+        self._ready = 0  # len(self._actions), or less once closed
+        self._failure: InvalidResponseError | None = None
         self._index = 0
         self._limit = 0
         self._kick = False  # a prefetch was started and should be let run
@@ -158,22 +162,51 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
 
     async def __anext__(self) -> AsyncAction:
         index = self._index
+        if index < self._ready:  # the hot path: an action already structured
+            self._index = index + 1
+            return self._actions[index]
+        return await self._advance()
+
+    async def _advance(self) -> AsyncAction:
+        """Everything but the hot path: the next page, structuring, and errors."""
+        index = self._index
         if index >= self._limit:
             if not await self._next_page():
                 raise StopAsyncIteration
             index = 0
         elif self._kick:
-            # The first action of this page is out: let the prefetched request go.
+            # The first action of this page is out: let the prefetched request go
+            # before structuring the rest, so the server works while we do.
             self._kick = False
             await asyncio.sleep(0)
-        entry = self._entries[index]
-        try:
-            action = self._current.listed.structure_one(entry)
-        except BaseException:
+        if index >= self._ready:
+            self._structure_from(index)
+        if index >= self._ready:  # the action at ``index`` cannot be structured
+            error = self._failure
             await self._rewind()
-            raise
+            assert error is not None  # set by _structure_from when it stops short
+            raise error
         self._index = index + 1
-        return action
+        return self._actions[index]
+
+    def _structure_from(self, index: int) -> None:
+        """Structure the page from ``index``: the first action alone (to hand it over at
+        once), then the rest in one go. Stops before an action that cannot be
+        structured, keeping its error for when the caller reaches it."""
+        stop = index + 1 if index == 0 else self._limit
+        listed, entries = self._current.listed, self._entries
+        try:
+            self._actions.extend(listed.structure(entries[index:stop]))
+            self._ready = stop
+        except InvalidResponseError:
+            for position in range(index, stop):
+                try:
+                    self._actions.append(listed.structure_one(entries[position]))
+                except InvalidResponseError as error:
+                    self._failure = error
+                    self._ready = position
+                    return
+            self._ready = stop  # pragma: no cover  # the bulk pass failed, so one does
 
     def _start(self, request: PageRequest) -> None:
         task = asyncio.ensure_future(self._fetch_and_feed(request))
@@ -223,6 +256,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             self._kick = bool(self._ahead) and not self._ahead[-1].done()
             self._yielded_before_page += self._index
             self._current, self._entries = fetched, fetched.fresh
+            self._actions, self._ready, self._failure = [], 0, None
             self._index, self._limit = 0, len(fetched.fresh)
             if self._limit:
                 return True
@@ -243,6 +277,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._yielded_before_page += self._index
         self._current = attrs.evolve(_NO_PAGE, before=position, after=position)
         self._entries, self._index, self._limit, self._kick = [], 0, 0, False
+        self._actions, self._ready, self._failure = [], 0, None
 
     async def pages(self) -> AsyncGenerator[AsyncActionsPage, None]:
         """Yield the rest of the stream as pages of actions not yielded before, newest first.
@@ -252,14 +287,19 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         stream expects more.
         """
         while self._index < self._limit or await self._next_page():
-            rest = self._entries[self._index : self._limit]
-            try:
-                actions = self._current.listed.structure(rest)
-            except BaseException:
+            start = self._index
+            if self._ready == 0:
+                self._structure_from(0)  # the first action alone
+            if 0 < self._ready < self._limit and self._failure is None:
+                self._structure_from(self._ready)  # the rest of the page
+            if self._ready == start:  # the first action left cannot be structured
+                error = self._failure
                 await self._rewind()
-                raise
-            self._index = self._limit
-            yield AsyncActionsPage(async_actions=tuple(actions), has_more=not self.exhausted)
+                assert error is not None  # set by _structure_from when it stops short
+                raise error
+            self._index = self._ready
+            actions = tuple(self._actions[start : self._ready])
+            yield AsyncActionsPage(async_actions=actions, has_more=not self.exhausted)
 
     async def aclose(self) -> None:
         """End the stream: cancel the pages in flight; iteration stops at once.
@@ -267,7 +307,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         :attr:`cursor` still says where the stream stood.
         """
         self._closed = True
-        self._limit = self._index
+        self._limit = self._ready = self._index
         await self._rewind()
 
     async def __aenter__(self) -> Self:
