@@ -41,6 +41,7 @@ __all__ = [
     "decode_details",
     "decode_page",
     "error_from_response",
+    "header",
     "loads",
     "parse_json",
     "read_page",
@@ -72,6 +73,18 @@ _DETAILED = make_converter(detailed_validation=True)
 _STRUCTURE_ACTION = _FAST.get_structure_hook(AsyncAction)
 
 
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` in ``headers``, whatever the case of its key, or ``None``."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
 @attrs.frozen
 class RawResponse:
     """What the transport received: ``status``, ``headers`` (looked up without regard
@@ -85,14 +98,7 @@ class RawResponse:
 
     def header(self, name: str) -> str | None:
         """The value of header ``name``, whatever the case of its key, or ``None``."""
-        value = self.headers.get(name)
-        if value is not None:
-            return value
-        lowered = name.lower()
-        for key, candidate in self.headers.items():
-            if key.lower() == lowered:
-                return candidate
-        return None
+        return header(self.headers, name)
 
     @property
     def request_id(self) -> str | None:
@@ -205,9 +211,8 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
 
     Never negative. ``now`` is the current epoch time (default: ``time.time()``).
     """
-    lookup = RawResponse(status=0, headers=headers, body=b"", method="", url="")
     current = time.time() if now is None else now
-    retry_after = lookup.header("Retry-After")
+    retry_after = header(headers, "Retry-After")
     if retry_after is not None:
         text = retry_after.strip()
         if _SECONDS.fullmatch(text):  # RFC 9110 says digits; a fraction is tolerated
@@ -218,7 +223,7 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
             moment = None
         if moment is not None and moment.tzinfo is not None:
             return max(0.0, moment.timestamp() - current)
-    reset = lookup.header("X-Rate-Limit-Retry")
+    reset = header(headers, "X-Rate-Limit-Retry")
     if reset is not None:
         try:
             reset_at = float(reset.strip())

@@ -16,20 +16,9 @@ import math
 from collections.abc import Mapping
 
 from ._config import RateLimit
-from ._decode import retry_after_seconds
+from ._decode import header, retry_after_seconds
 
 __all__ = ["RateGate"]
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, candidate in headers.items():
-        if key.lower() == lowered:
-            return candidate
-    return None
 
 
 def _number(text: str | None) -> float | None:
@@ -66,11 +55,11 @@ class RateGate:
             wait = retry_after_seconds(headers, now=wall)
             self.blocked_until = wall + wait if wait is not None else None
             return
-        remaining = _number(_header(headers, "X-Rate-Limit-Remaining"))
+        remaining = _number(header(headers, "X-Rate-Limit-Remaining"))
         if remaining is None:
             return
         if remaining <= 0:
-            self.blocked_until = _number(_header(headers, "X-Rate-Limit-Retry"))
+            self.blocked_until = _number(header(headers, "X-Rate-Limit-Retry"))
         else:
             self.blocked_until = None
 
