@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+import random
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,6 +25,7 @@ from voucherify_async import (
     RetryPolicy,
     ServerError,
     VoucherifyClient,
+    VoucherifyError,
     WaitTimeoutError,
 )
 from voucherify_async.testing import (
@@ -471,3 +474,50 @@ async def test_concurrent_workers_with_pacing_never_trip_the_fakes_limit() -> No
     async with fake, client_for(fake, rate_limit=RateLimit(requests=10, per=1.0)) as client:
         await asyncio.gather(*(client.list_async_actions(limit=1) for _ in range(15)))
     assert not [r for r in fake.requests if r.rate_limited]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("seed", range(24))
+async def test_random_crashes_faults_and_restarts_never_lose_or_repeat_an_action(
+    seed: int,
+) -> None:
+    """A worker that restarts from the stored cursor at random points, under random
+    faults (503, drops, 429, truncated bodies), page sizes, prefetch and both readings,
+    sees every action exactly once in the end."""
+    rng = random.Random(seed)
+    actions = generate_actions(
+        rng.randint(0, 600), seed=seed, tie_rate=rng.random(), max_tie=rng.choice([2, 9, 40, 99])
+    )
+    fake = FakeVoucherify(
+        actions=actions,
+        end_date_inclusive=rng.random() < 0.5,
+        send_has_more=rng.random() < 0.5,
+        order=rng.choice(["newest_first", "shuffled"]),
+        shuffle_ties=rng.random() < 0.5,
+    )
+    kinds = [Fault.status(503), Fault.drop(), Fault.status(429, retry_after=0), Fault.truncated()]
+    fake.faults.random(rate=rng.choice([0.0, 0.1, 0.3]), kinds=kinds, seed=seed)
+    seen: list[str] = []
+    token: str | None = None
+    async with fake:
+        for _restart in range(300):
+            retry = RetryPolicy.instant(max_retries=rng.randint(0, 3))
+            async with client_for(fake, retry=retry) as client:
+                stream = client.iter_async_actions(
+                    page_size=rng.randint(1, 100), prefetch=rng.randint(0, 3), cursor=token
+                )
+                budget = rng.randint(1, 300)
+                with contextlib.suppress(VoucherifyError):  # a crash: restart from the cursor
+                    async for action in stream:
+                        seen.append(action.id)
+                        budget -= 1
+                        if budget == 0:
+                            break
+                token = stream.cursor
+                if stream.exhausted and budget > 0:
+                    break
+        fake.faults.clear()
+        async with client_for(fake) as client:
+            seen += [action.id async for action in client.iter_async_actions(cursor=token)]
+    assert len(seen) == len(set(seen)), "an action was repeated"
+    assert set(seen) == {action["id"] for action in actions}, "an action was lost"
