@@ -350,3 +350,20 @@ async def test_a_bad_action_midpage_comes_after_the_good_ones_and_the_stream_res
         assert got == ["aa_newest"]
         got += [action.id async for action in stream]
     assert got == ["aa_newest", *expected_ids(ACTIONS[:80])]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("prefetch", [0, 1, 3])
+async def test_pagination_error_is_final(prefetch: int) -> None:
+    """After PaginationError, iterating again ends at once, with no further request."""
+    moment = "2025-06-01T12:00:00.000Z"
+    crowd = [{"id": f"aa_{i:018x}", "created_at": moment} for i in range(150)]
+    fake = FakeVoucherify(actions=crowd)
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=100, prefetch=prefetch)
+        with pytest.raises(PaginationError):
+            await drain(stream)
+        requests = len(fake.requests)
+        assert await drain(stream) == []
+        assert len(fake.requests) == requests
+        assert stream.exhausted

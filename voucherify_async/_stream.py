@@ -20,7 +20,7 @@ import attrs
 
 from ._cursor import CursorState, PageRequest, PaginationCursor
 from ._decode import ListedPage, PageEntry
-from ._exceptions import InvalidResponseError
+from ._exceptions import InvalidResponseError, PaginationError
 from ._models import AsyncAction, AsyncActionsPage
 from ._token import encode_token
 
@@ -123,8 +123,11 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
 
     @property
     def exhausted(self) -> bool:
-        """``True`` once the page being yielded is the last one (or the stream was closed)."""
-        return self._closed or self._current.after.done
+        """``True`` once the page being yielded is the last one, or the stream cannot go
+        on (closed, or after a :class:`~voucherify_async.PaginationError`)."""
+        if self._closed or self._current.after.done:
+            return True
+        return self._cursor.done and not self._ahead and self._index >= self._limit
 
     @property
     def cursor(self) -> str:
@@ -240,8 +243,10 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             if self._ahead:
                 try:
                     fetched = await self._ahead[0]
-                except BaseException:
+                except BaseException as error:
                     await self._rewind()
+                    if isinstance(error, PaginationError):
+                        self._cursor.done = True  # final: no request would get further
                     raise
                 self._ahead.popleft()
             else:
