@@ -321,12 +321,7 @@ class ListedPage:
         try:
             action: AsyncAction = _STRUCTURE_ACTION(entry.item, AsyncAction)
         except Exception:  # noqa: BLE001  # explained against the whole page, for its indices
-            _explain(
-                [entry.item for entry in self.entries],
-                list[AsyncAction],
-                path="$.async_actions",
-                response=self.response,
-            )
+            self._explain()
         return action
 
     def structure(self, entries: list[PageEntry] | None = None) -> list[AsyncAction]:
@@ -340,12 +335,12 @@ class ListedPage:
         try:
             return _FAST.structure([entry.item for entry in chosen], list[AsyncAction])
         except Exception:  # noqa: BLE001  # explained against the whole page, for its indices
-            _explain(
-                [entry.item for entry in self.entries],
-                list[AsyncAction],
-                path="$.async_actions",
-                response=self.response,
-            )
+            self._explain()
+
+    def _explain(self) -> NoReturn:
+        """Raise the error that names the first bad field, by its path in the whole page."""
+        items = [entry.item for entry in self.entries]
+        _explain(items, list[AsyncAction], path="$.async_actions", response=self.response)
 
 
 def read_page(response: RawResponse) -> ListedPage:
