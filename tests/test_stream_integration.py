@@ -306,8 +306,26 @@ async def test_closing_the_client_cancels_a_page_prefetched_for_an_abandoned_str
         async with client_for(fake) as client:
             async for _action in client.iter_async_actions(page_size=10):
                 break
+            await asyncio.sleep(0)  # the caller gets back to the event loop: prefetch starts
             assert len(client._in_flight) == 1
         assert not client._in_flight
+        assert len(fake.requests) <= 2
+
+
+@pytest.mark.asyncio
+async def test_a_stream_abandoned_as_the_client_closes_sends_nothing_more() -> None:
+    """Broken out of, then the client closed at once: the prefetch planned for the
+    event loop's next turn finds the client closed and sends nothing."""
+    fake = FakeVoucherify(actions=ACTIONS)
+    async with fake:
+        async with client_for(fake) as client:
+            async for _action in client.iter_async_actions(page_size=10):
+                break
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not client._in_flight
+        await asyncio.sleep(0.05)
+    assert len(fake.requests) == 1
 
 
 @pytest.mark.asyncio
@@ -367,3 +385,89 @@ async def test_pagination_error_is_final(prefetch: int) -> None:
         assert await drain(stream) == []
         assert len(fake.requests) == requests
         assert stream.exhausted
+
+
+# --- the guessed request: the next page asked for before this one is decoded ----------
+
+
+def queries(fake: FakeVoucherify) -> list[dict[str, str]]:
+    return [request.query for request in fake.requests if request.path == "/v1/async-actions"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("inclusive", [False, True], ids=["exclusive", "inclusive"])
+@pytest.mark.parametrize("send_has_more", [True, False], ids=["has_more", "no_has_more"])
+@pytest.mark.parametrize("page_size", [7, 100])
+async def test_guessed_requests_are_exactly_the_requests_the_cursor_makes(
+    inclusive: bool, send_has_more: bool, page_size: int
+) -> None:
+    """Against the API's order (newest first) with ties cut by page boundaries: every
+    page but the first and last is asked for by a guess, no guess is wrong, and the
+    requests are the very ones a stream without prefetch (which never guesses) makes."""
+    made: dict[int, list[dict[str, str]]] = {}
+    for prefetch in (0, 1):
+        fake = FakeVoucherify(
+            actions=ACTIONS,
+            end_date_inclusive=inclusive,
+            send_has_more=send_has_more,
+            shuffle_ties=True,
+        )
+        async with fake, client_for(fake) as client:
+            stream = client.iter_async_actions(page_size=page_size, prefetch=prefetch)
+            got = await drain(stream)
+        assert_exactly_once_newest_first(got, expected_ids(ACTIONS))
+        made[prefetch] = queries(fake)
+        guessed, wrong = stream._guesses
+        assert wrong == 0
+        if prefetch:  # all but pages that do not move the floor back (ties), first and last
+            assert guessed >= 0.8 * len(made[prefetch]), (guessed, len(made[prefetch]))
+        else:
+            assert guessed == 0
+    assert made[1] == made[0]
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_guess_costs_one_request_and_ends_the_guessing() -> None:
+    """A server shuffling its pages fools the guess (it reads the last action as the
+    oldest): the guessed request is cancelled, the right one sent, and the stream
+    guesses no more; every action still comes exactly once."""
+    fake = FakeVoucherify(actions=ACTIONS, order="shuffled")
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=100, prefetch=1)
+        got = await drain(stream)
+        assert not client._in_flight
+    assert_exactly_once_newest_first(got, expected_ids(ACTIONS))
+    assert stream._guesses == [1, 1]
+    baseline = FakeVoucherify(actions=ACTIONS, order="shuffled")
+    async with baseline, client_for(baseline) as client:
+        await drain(client.iter_async_actions(page_size=100, prefetch=0))
+    assert len(queries(fake)) <= len(queries(baseline)) + 1
+
+
+@pytest.mark.asyncio
+async def test_a_page_that_fails_to_decode_cancels_the_request_guessed_from_it() -> None:
+    """The guess goes out from the bytes of a page whose tail looks fine; when the page
+    then fails to decode, the guessed request is cancelled with it, the error reaches
+    the caller after the actions before it, and iterating again loses nothing."""
+    actions = ACTIONS[:100]
+    newest = expected_ids(actions)
+    fake = FakeVoucherify(actions=actions)
+    broken = {
+        "async_actions": [
+            {"created_at": "2020-01-01T00:00:00.000Z"},  # no id
+            {"id": "aa_tail", "created_at": "2020-01-01T00:00:00.000Z"},
+        ],
+        "has_more": True,
+    }
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=10, prefetch=1)
+        got = [await anext(stream)]
+        fake.faults.push(Fault.payload(broken), endpoint="list")  # the prefetched page 2
+        got += [await anext(stream) for _ in range(9)]  # the rest of page 1
+        with pytest.raises(InvalidResponseError, match=r"async_actions\[0\]\.id"):
+            await anext(stream)
+        assert [action.id for action in got] == newest[:10]
+        assert stream._guesses == [1, 0], "a guess was sent from the broken page's tail"
+        assert not client._in_flight, "the guessed request was left running"
+        got += await drain(stream)
+    assert_exactly_once_newest_first(got, newest)

@@ -8,6 +8,7 @@ cursor's (``_cursor``); this module only carries them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import ipaddress
 import itertools
@@ -16,11 +17,13 @@ import math
 import os
 import platform
 import re
+import string
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import quote
 
 import aiohttp
 import attrs
@@ -29,13 +32,11 @@ from yarl import URL
 from ._config import RateLimit, RetryPolicy, Timeout
 from ._cursor import PageRequest, PaginationCursor
 from ._decode import (
-    ListedPage,
     PageEntry,
     RawResponse,
     decode_details,
     decode_page,
     error_from_response,
-    read_page,
 )
 from ._exceptions import (
     RateLimitError,
@@ -79,6 +80,9 @@ _LIST_PATH = "/v1/async-actions"
 _FINISHED = frozenset({AsyncActionStatus.DONE, AsyncActionStatus.FAILED})
 _MAX_PARTITIONS = 64
 _MAX_PREFETCH = 16
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
+_DEFAULT_RETRY = RetryPolicy()
+_PLAIN = frozenset(string.ascii_letters + string.digits + "-._~:")  # needs no quoting in a query
 
 
 def _check_seconds(name: str, value: object) -> float:
@@ -120,14 +124,14 @@ def _credential(name: str, value: object) -> str:
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{name} is empty")
-    if _FORBIDDEN_IN_HEADER.search(value):
+    if not value.isprintable() and _FORBIDDEN_IN_HEADER.search(value):
         # Never echo the value: it is a secret.
         raise ValueError(f"{name} contains a control character (CR, LF, ...): refused")
     return value
 
 
 def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
+    if host in _LOOPBACK_NAMES or host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -136,6 +140,17 @@ def _is_loopback(host: str) -> bool:
 
 
 def _base_url(base_url: object, cluster: object) -> URL:
+    if isinstance(base_url, str | URL | None) and isinstance(cluster, str):
+        return _checked_base_url(base_url, cluster)
+    return _check_base_url(base_url, cluster)  # raises the TypeError
+
+
+@functools.lru_cache(maxsize=32)  # a client is often made per task or request: parse once
+def _checked_base_url(base_url: str | URL | None, cluster: str) -> URL:
+    return _check_base_url(base_url, cluster)
+
+
+def _check_base_url(base_url: object, cluster: object) -> URL:
     if base_url is None:
         if not isinstance(cluster, str):
             raise TypeError(f"cluster must be a str, not {type(cluster).__name__}")
@@ -158,6 +173,16 @@ def _base_url(base_url: object, cluster: object) -> URL:
     if url.user is not None or url.password is not None or url.query_string or url.fragment:
         raise ValueError("base_url must not carry credentials, a query or a fragment")
     return url.with_path(url.path.rstrip("/"))
+
+
+@functools.lru_cache(maxsize=64)
+def _endpoint(base_url: URL, path: str) -> str:
+    return str(base_url.with_path(base_url.path.rstrip("/") + path, encoded=True))
+
+
+@functools.lru_cache(maxsize=32)
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
 
 
 class VoucherifyClient:
@@ -207,7 +232,7 @@ class VoucherifyClient:
         self.timeout = timeout if isinstance(timeout, Timeout) else Timeout(total=timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
-        retry = retry or RetryPolicy()
+        retry = retry or _DEFAULT_RETRY
         self.retry = retry if max_retries is None else attrs.evolve(retry, max_retries=max_retries)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(
@@ -223,9 +248,7 @@ class VoucherifyClient:
         self._owns_session = session is None
         self._closed = False
         self._in_flight: set[asyncio.Task[Any]] = set()
-        self._client_timeout = aiohttp.ClientTimeout(
-            total=self.timeout.total, sock_connect=self.timeout.connect
-        )
+        self._client_timeout = _client_timeout(self.timeout)
 
     @staticmethod
     def _auth_headers(app_id: object, app_token: object, oauth_token: object) -> dict[str, str]:
@@ -293,10 +316,13 @@ class VoucherifyClient:
             VoucherifyAPIError: a non-2xx answer, after retries where they apply.
             TransportError: no answer, after retries.
         """
-        url = self.base_url.with_path(self.base_url.path.rstrip("/") + path, encoded=True)
+        shown = _endpoint(self.base_url, path)
         if params:
-            url = url.with_query(params)
-        shown = str(url)
+            shown += "?" + "&".join(
+                f"{key}={value if _PLAIN.issuperset(value) else quote(value, safe='')}"
+                for key, value in params.items()
+            )
+        url = URL(shown, encoded=True)
         attempt = 0
         while True:
             session = self._get_session()
@@ -450,7 +476,7 @@ class VoucherifyClient:
         if cursor is not None:
             walk.restore(decode_token(cursor, parameters))
         return AsyncActionStream(
-            self._fetch_listed_page,
+            self._fetch_list_response,
             walk,
             prefetch=prefetch,
             in_flight=self._in_flight,
@@ -494,8 +520,8 @@ class VoucherifyClient:
             background=self._in_flight,
         )
 
-    async def _fetch_listed_page(self, request: PageRequest) -> ListedPage:
-        return read_page(await self._get(_LIST_PATH, request.params()))
+    async def _fetch_list_response(self, request: PageRequest) -> RawResponse:
+        return await self._get(_LIST_PATH, request.params())
 
     async def watch_async_action(
         self,

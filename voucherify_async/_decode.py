@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import attrs
 import cattrs
@@ -32,11 +32,13 @@ from ._exceptions import (
     VoucherifyAPIError,
 )
 from ._models import AsyncAction, AsyncActionDetails, AsyncActionsPage
+from ._params import format_end_date
 
 __all__ = [
     "JSON_BACKEND",
     "ListedPage",
     "PageEntry",
+    "PageTail",
     "RawResponse",
     "decode_details",
     "decode_page",
@@ -44,6 +46,7 @@ __all__ = [
     "header",
     "loads",
     "parse_json",
+    "peek_page_tail",
     "read_page",
     "retry_after_seconds",
 ]
@@ -73,11 +76,14 @@ _DETAILED = make_converter(detailed_validation=True)
 _STRUCTURE_ACTION = _FAST.get_structure_hook(AsyncAction)
 
 
+_CASE_INSENSITIVE = frozenset({"CIMultiDictProxy", "CIMultiDict"})
+
+
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """The value of header ``name`` in ``headers``, whatever the case of its key, or ``None``."""
     value = headers.get(name)
-    if value is not None:
-        return value
+    if value is not None or type(headers).__name__ in _CASE_INSENSITIVE:
+        return value  # aiohttp's headers: ``get`` ignores case already
     lowered = name.lower()
     for key, candidate in headers.items():
         if key.lower() == lowered:
@@ -373,6 +379,76 @@ def _entry(item: dict[str, Any]) -> PageEntry:
         raise TypeError(f"expected a string, got {type(action_id).__name__}")
     created_at = item["created_at"] = parse_timestamp(item["created_at"])  # parsed once
     return PageEntry(action_id, created_at, item)
+
+
+_HAS_MORE_KEY = b'"has_more"'
+_CREATED_AT_KEY = b'"created_at"'
+_SPACE = b" \t\r\n"
+
+
+class PageTail(NamedTuple):
+    """What :func:`peek_page_tail` read off a list answer's raw bytes."""
+
+    oldest: datetime
+    """The ``created_at`` of the last action in the body."""
+    ties: int
+    """How many actions have exactly that ``created_at``."""
+    actions: int
+    """How many actions the page holds."""
+    has_more: bool | None
+    """The page's ``has_more`` (``None``: left out, or ``null``)."""
+    at_bound: bool
+    """Whether an action was created exactly at the ``end_date`` the request sent."""
+
+
+def peek_page_tail(body: bytes, end_date: datetime | None) -> PageTail | None:
+    """Guess, from a list answer's bytes and before decoding them, what the cursor will
+    learn from the page; ``end_date`` is the one the request sent. ``None`` when the
+    bytes do not lend themselves to a guess.
+
+    Only a guess, made by searching the bytes for the ``"created_at"`` and
+    ``"has_more"`` keys: a page not sorted newest first, a nested key of the same
+    name or a value written two ways fools it. The stream checks what it guessed
+    against the cursor before relying on it (a wrong guess costs one request, never
+    an action).
+    """
+    start = body.rfind(_CREATED_AT_KEY)
+    if start < 0:
+        return None
+    opening = body.find(b'"', start + len(_CREATED_AT_KEY), start + 64)
+    if opening < 0 or body[start + len(_CREATED_AT_KEY) : opening].strip(_SPACE) != b":":
+        return None
+    closing = body.find(b'"', opening + 1, opening + 64)
+    if closing < 0:
+        return None
+    try:
+        oldest = parse_timestamp(body[opening + 1 : closing].decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    has_more: bool | None = None
+    key = body.rfind(_HAS_MORE_KEY)
+    if key >= 0:
+        value = body[key + len(_HAS_MORE_KEY) : key + len(_HAS_MORE_KEY) + 16].lstrip(_SPACE)
+        if not value.startswith(b":"):
+            return None
+        value = value[1:].lstrip(_SPACE)
+        if value.startswith(b"true"):
+            has_more = True
+        elif value.startswith(b"false"):
+            has_more = False
+        elif not value.startswith(b"null"):
+            return None
+    prefix = body[start : opening + 1]  # '"created_at":"', written as this body writes it
+    at_bound = end_date is not None and (
+        prefix + format_end_date(end_date).encode("ascii") + b'"' in body
+    )
+    return PageTail(
+        oldest=oldest,
+        ties=body.count(body[start : closing + 1]),
+        actions=body.count(_CREATED_AT_KEY),
+        has_more=has_more,
+        at_bound=at_bound,
+    )
 
 
 def decode_page(response: RawResponse, *, limit: int | None) -> AsyncActionsPage:

@@ -19,14 +19,14 @@ from typing import Any, Self
 import attrs
 
 from ._cursor import CursorState, PageRequest, PaginationCursor
-from ._decode import ListedPage, PageEntry
+from ._decode import ListedPage, PageEntry, RawResponse, peek_page_tail, read_page
 from ._exceptions import InvalidResponseError, PaginationError
 from ._models import AsyncAction, AsyncActionsPage
 from ._token import encode_token
 
 __all__ = ["AsyncActionStream"]
 
-FetchPage = Callable[[PageRequest], Awaitable[ListedPage]]
+FetchPage = Callable[[PageRequest], Awaitable[RawResponse]]
 
 
 @attrs.frozen
@@ -65,7 +65,11 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     are requested one after the other (each request depends on the page before
     it). ``prefetch=0`` requests each page only when the previous one is used up.
     At most N pages are held beyond the one being consumed, and at most N pages are
-    fetched that the caller never sees.
+    fetched that the caller never sees. While the caller waits for a page, the
+    request for the one after it is guessed from the page's raw bytes and sent
+    before the page is decoded; its answer is used only if the cursor then asks for
+    exactly that request (a wrong guess is cancelled, costs one request, and ends
+    the guessing for the stream).
 
     - :meth:`pages` walks the same stream page by page instead.
     - :attr:`cursor` is a token of where the stream stands, to resume from.
@@ -95,14 +99,18 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._ahead: collections.deque[asyncio.Task[_Fetched]] = collections.deque()
         # The page being yielded: its new entries, how many were yielded, how many may be.
         state = cursor.snapshot()
-        self._current = attrs.evolve(_NO_PAGE, before=state, after=state)
+        self._current = _Fetched(_NO_PAGE.listed, [], state, state)
         self._entries: list[PageEntry] = []
         self._actions: list[AsyncAction] = []  # the page's entries structured so far
         self._ready = 0  # len(self._actions), or less once closed
         self._failure: InvalidResponseError | None = None
         self._index = 0
         self._limit = 0
-        self._kick = False  # a prefetch was started and should be let run
+        # Starts the prefetch once the page's first action is out (see ``_next_page``).
+        self._kick: asyncio.Handle | None = None
+        self._waiting = False  # the caller waits for the page at the head of ``_ahead``
+        self._guessing = True  # False after a wrong guess: no more guessing in this stream
+        self._guesses = [0, 0]  # requests guessed, and how many of them were wrong (for tests)
         self._yielded_before_page = 0
         self._closed = False
 
@@ -177,10 +185,9 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             if not await self._next_page():
                 raise StopAsyncIteration
             index = 0
-        elif self._kick:
-            # The first action of this page is out: let the prefetched request go
+        elif self._kick is not None and self._kick_prefetch():
+            # The first action of this page is out: let the prefetch's request go
             # before structuring the rest, so the server works while we do.
-            self._kick = False
             await asyncio.sleep(0)
         if index >= self._ready:
             self._structure_from(index)
@@ -198,6 +205,15 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         structured, keeping its error for when the caller reaches it."""
         stop = index + 1 if index == 0 else self._limit
         listed, entries = self._current.listed, self._entries
+        if stop == index + 1:  # one action: straight through the converter's hook
+            try:
+                self._actions.append(listed.structure_one(entries[index]))
+            except InvalidResponseError as error:
+                self._failure = error
+                self._ready = index
+                return
+            self._ready = stop
+            return
         try:
             self._actions.extend(listed.structure(entries[index:stop]))
             self._ready = stop
@@ -211,12 +227,24 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                     return
             self._ready = stop  # pragma: no cover  # the bulk pass failed, so one does
 
-    def _start(self, request: PageRequest) -> None:
-        task = asyncio.ensure_future(self._fetch_and_feed(request))
+    def _start(
+        self, request: PageRequest, confirmed: asyncio.Future[None] | None = None
+    ) -> asyncio.Task[_Fetched]:
+        task = asyncio.ensure_future(self._fetch_and_feed(request, confirmed))
         task.add_done_callback(_retrieve)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         self._ahead.append(task)
+        return task
+
+    def _kick_prefetch(self) -> bool:
+        """Start the prefetch planned when the page's first action went out, now if the
+        event loop has not done it yet; ``True`` if a request was started."""
+        if self._kick is None:
+            return False
+        self._kick.cancel()
+        self._kick = None
+        return self._request_ahead()
 
     def _request_ahead(self) -> bool:
         """Start fetching the next page if fewer than ``prefetch`` are ahead; ``True`` if it did."""
@@ -228,42 +256,112 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._start(request)
         return True
 
-    async def _fetch_and_feed(self, request: PageRequest) -> _Fetched:
-        """Fetch one page and feed it to the cursor; then chain the next fetch if allowed."""
-        listed = await self._fetch_page(request)
-        before = self._cursor.snapshot()
-        fresh = self._cursor.feed(listed.entries, listed.has_more_reported)
+    async def _fetch_and_feed(
+        self,
+        request: PageRequest,
+        confirmed: asyncio.Future[None] | None = None,
+        *,
+        chain: bool = True,
+    ) -> _Fetched:
+        """Fetch one page and feed it to the cursor; then, with ``chain``, start the next
+        fetch if the prefetch allows.
+
+        ``confirmed``: this request is a guess, sent before the page before it was
+        read; it resolves once the cursor has asked for exactly this request (else this
+        task is cancelled), and nothing is fed to the cursor before that.
+        """
+        raw = await self._fetch_page(request)
+        if confirmed is not None:
+            await confirmed
+        guess = await self._guess_ahead(raw.body, request)
+        try:
+            listed = read_page(raw)
+            before = self._cursor.snapshot()
+            fresh = self._cursor.feed(listed.entries, listed.has_more_reported)
+        except BaseException:
+            if guess is not None:  # left in ``_ahead``, for the caller's rewind to await it
+                guess[0].cancel()
+            raise
         fetched = _Fetched(listed, fresh, before, self._cursor.snapshot())
-        self._request_ahead()
+        if guess is not None:
+            task, ready, guessed = guess
+            if self._cursor.next_request() == guessed:
+                ready.set_result(None)
+                return fetched  # the next page is on its way: the guess chains on
+            self._guesses[1] += 1
+            self._guessing = False
+            self._drop_guess(task)
+        if chain:
+            self._request_ahead()
         return fetched
+
+    async def _guess_ahead(
+        self, body: bytes, sent: PageRequest
+    ) -> tuple[asyncio.Task[_Fetched], asyncio.Future[None], PageRequest] | None:
+        """While the caller waits for this page, send the request for the next one before
+        reading this one: guessed from the end of the raw body (``peek_page_tail``), so
+        that the server works on it while this page is decoded. Its answer is used only
+        if the cursor then asks for exactly that request; after one wrong guess the
+        stream stops guessing."""
+        ahead = self._ahead
+        if (
+            not self._guessing
+            or self._closed
+            or not ahead
+            or ahead[-1] is not asyncio.current_task()
+            or len(ahead) - self._waiting >= self._prefetch
+        ):
+            return None
+        tail = peek_page_tail(body, sent.end_date)
+        request = None if tail is None else self._cursor.guess_next_request(**tail._asdict())
+        if request is None:
+            return None
+        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = self._start(request, confirmed)
+        self._guesses[0] += 1
+        await asyncio.sleep(0)  # let it send its request now
+        return task, confirmed, request
+
+    def _drop_guess(self, task: asyncio.Task[_Fetched]) -> None:
+        task.cancel()
+        with contextlib.suppress(ValueError):  # gone already if the stream was rewound
+            self._ahead.remove(task)
 
     async def _next_page(self) -> bool:
         """Move to the next page with new actions; ``False`` when the stream is over."""
+        self._kick_prefetch()  # if the caller came back before the event loop started it
         while not self._closed:
             if self._ahead:
+                self._waiting = True
                 try:
                     fetched = await self._ahead[0]
                 except BaseException as error:
+                    self._waiting = False
                     await self._rewind()
                     if isinstance(error, PaginationError):
                         self._cursor.done = True  # final: no request would get further
                     raise
+                self._waiting = False
                 self._ahead.popleft()
             else:
                 request = self._cursor.next_request()
                 if request is None:
                     return False
-                fetched = await self._fetch_and_feed(request)
+                # The caller waits for this one: the prefetch starts after its first action.
+                fetched = await self._fetch_and_feed(request, chain=False)
             if self.closed:  # closed while the request was in flight
                 return False
-            if self._prefetch and (not self._ahead or self._ahead[-1].done()):
-                self._request_ahead()
-            self._kick = bool(self._ahead) and not self._ahead[-1].done()
             self._yielded_before_page += self._index
             self._current, self._entries = fetched, fetched.fresh
             self._actions, self._ready, self._failure = [], 0, None
             self._index, self._limit = 0, len(fetched.fresh)
             if self._limit:
+                # The next page is requested as soon as this one's first action is out: at
+                # the event loop's next turn (the caller awaiting anything), or when the
+                # caller asks for the second action (``_advance``), whichever comes first;
+                # unless it is on its way already (chained, or guessed).
+                if self._prefetch > 0 and (not self._ahead or self._ahead[-1].done()):
+                    self._kick = asyncio.get_running_loop().call_soon(self._kick_prefetch)
                 return True
         return False
 
@@ -281,7 +379,10 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._cursor.restore(position)
         self._yielded_before_page += self._index
         self._current = attrs.evolve(_NO_PAGE, before=position, after=position)
-        self._entries, self._index, self._limit, self._kick = [], 0, 0, False
+        if self._kick is not None:
+            self._kick.cancel()
+        self._entries, self._index, self._limit, self._kick = [], 0, 0, None
+        self._waiting = False
         self._actions, self._ready, self._failure = [], 0, None
 
     async def pages(self) -> AsyncGenerator[AsyncActionsPage, None]:
@@ -293,6 +394,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         """
         while self._index < self._limit or await self._next_page():
             start = self._index
+            self._kick_prefetch()
             if self._ready == 0:
                 self._structure_from(0)  # the first action alone
             if 0 < self._ready < self._limit and self._failure is None:
