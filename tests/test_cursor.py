@@ -1370,8 +1370,9 @@ def test_guess_from_the_raw_page_is_the_next_request_when_the_page_is_newest_fir
     seed: int,
     compact: bool,
 ) -> None:
-    """On every page of a walk: the guess made from the page's bytes (before ``feed``)
-    changes nothing in the cursor; on a newest-first page (the API's order), it is
+    """On every page of a walk: ``feed(..., newest_first=True)`` on a page that is
+    newest first does what ``feed`` does; the guess made from the page's bytes
+    (before ``feed``) changes nothing in the cursor; on a newest-first page (the API's order), it is
     exactly the request ``next_request`` makes after ``feed`` whenever the page moves
     the floor back and the walk goes on, and ``None`` otherwise. (Other orders may
     make a wrong guess: the stream checks each guess before using it.)"""
@@ -1403,11 +1404,21 @@ def test_guess_from_the_raw_page_is_the_next_request_when_the_page_is_newest_fir
             and (floor is None or oldest < floor)
             and (stop is None or oldest < stop)
         )
+        twin: PaginationCursor[Action] = PaginationCursor(
+            page_size=page_size, end_date=scenario.end_date
+        )
+        twin.restore(state)
+        assert twin.next_request() == request
         try:
-            cursor.feed(page, has_more)
+            fresh = cursor.feed(page, has_more)
         except PaginationError:
             assert guess is None
+            with pytest.raises(PaginationError):
+                twin.feed(page, has_more, newest_first=is_newest_first(page))
             break
+        # A caller that checked the order may say so: the same outcome, without a sort.
+        assert twin.feed(page, has_more, newest_first=is_newest_first(page)) == fresh
+        assert twin.snapshot() == cursor.snapshot()
         real = cursor.next_request()
         if order is PageOrder.NEWEST_FIRST:
             assert guess == (real if moves else None), (request, page, has_more)

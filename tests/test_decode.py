@@ -28,6 +28,7 @@ from voucherify_async._decode import (
     parse_json,
     peek_page_tail,
 )
+from voucherify_async._decode import read_page as decode_read_page
 from voucherify_async._exceptions import InvalidResponseError, VoucherifyError
 from voucherify_async._models import AsyncAction, AsyncActionDetails, AsyncActionsPage
 
@@ -488,7 +489,10 @@ def test_peek_reads_has_more_written_either_way(
     assert tail.has_more is has_more
 
 
-def test_peek_counts_the_ties_at_the_oldest_created_at_and_not_an_equal_updated_at() -> None:
+@pytest.mark.parametrize("has_more", [True, None])
+def test_peek_counts_the_ties_at_the_oldest_created_at_and_not_an_equal_updated_at(
+    has_more: bool | None,
+) -> None:
     items = [
         {"id": "aa_1", "created_at": "2022-09-05T11:40:17.098Z"},
         {"id": "aa_2", "created_at": "2022-09-05T11:40:17.097Z"},
@@ -498,25 +502,28 @@ def test_peek_counts_the_ties_at_the_oldest_created_at_and_not_an_equal_updated_
         {"id": "aa_6", "created_at": "2022-09-05T11:40:17.096Z"},
     ]
     items[0]["updated_at"] = "2022-09-05T11:40:17.096Z"  # the same text, another key
-    body = dumps({"async_actions": items, "has_more": True})
-    tail = peek_page_tail(body, None)
+    page: dict[str, Any] = {"async_actions": items}
+    if has_more is not None:
+        page["has_more"] = has_more
+    tail = peek_page_tail(dumps(page), None)
     assert tail is not None
-    assert (tail.oldest, tail.ties, tail.actions) == (
+    assert (tail.oldest, tail.ties, tail.has_more) == (
         datetime(2022, 9, 5, 11, 40, 17, 96000, tzinfo=UTC),
         3,
-        6,
+        has_more,
     )
+    assert tail.actions == (6 if has_more is None else 0)  # counted only when needed
 
 
 @pytest.mark.parametrize(
     ("end_date", "at_bound"),
     [
-        (datetime(2022, 9, 5, 11, 40, 17, 97000, tzinfo=UTC), True),  # an action's created_at
+        (datetime(2022, 9, 5, 11, 40, 17, 98000, tzinfo=UTC), True),  # the newest action's
         (datetime(2022, 9, 5, 11, 40, 17, 99000, tzinfo=UTC), False),  # only an updated_at
         (None, False),
     ],
 )
-def test_peek_tells_whether_an_action_was_created_at_the_end_date_sent(
+def test_peek_tells_whether_the_newest_action_was_created_at_the_end_date_sent(
     end_date: datetime | None, at_bound: bool
 ) -> None:
     items = [
@@ -554,3 +561,15 @@ def test_peek_declines_to_guess_from_what_it_cannot_read(body: bytes) -> None:
 def test_peek_never_raises_on_any_bytes(body: bytes, end_date: datetime | None) -> None:
     tail = peek_page_tail(body, end_date)
     assert tail is None or isinstance(tail, PageTail)
+
+
+@FUZZ
+@given(st.lists(st.integers(0, 5), max_size=12))
+def test_read_page_tells_whether_the_page_is_newest_first(milliseconds: list[int]) -> None:
+    """The cursor skips its sort on the strength of this flag: it must be exact."""
+    items = [
+        {"id": f"aa_{index}", "created_at": f"2022-09-05T11:40:17.00{ms}Z"}
+        for index, ms in enumerate(milliseconds)
+    ]
+    listed = decode_read_page(answer(dumps({"async_actions": items})))
+    assert listed.newest_first == (milliseconds == sorted(milliseconds, reverse=True))

@@ -326,7 +326,10 @@ class VoucherifyClient:
         attempt = 0
         while True:
             session = self._get_session()
-            await self._wait_for_rate_limit(path)
+            pause = self._rate_limit_wait(path)
+            if pause > 0:
+                logger.debug("waiting %.2f s for the rate limit before GET %s", pause, path)
+                await asyncio.sleep(pause)
             failure: VoucherifyError
             try:
                 async with session.get(
@@ -381,8 +384,9 @@ class VoucherifyClient:
             )
             await asyncio.sleep(wait)
 
-    async def _wait_for_rate_limit(self, path: str) -> None:
-        """Wait as the API's rate-limit headers and the client's pacing require.
+    def _rate_limit_wait(self, path: str) -> float:
+        """Seconds to wait before the next request, as the API's rate-limit headers and
+        the client's pacing require (0: send now).
 
         Raises:
             RateLimitError: the API said no request may be sent for longer than
@@ -400,10 +404,7 @@ class VoucherifyClient:
                 method="GET",
                 url=str(self.base_url) + path,
             )
-        wait = self._gate.reserve(monotonic=time.monotonic(), wall=wall)
-        if wait > 0:
-            logger.debug("waiting %.2f s for the rate limit before GET %s", wait, path)
-            await asyncio.sleep(wait)
+        return self._gate.reserve(monotonic=time.monotonic(), wall=wall)
 
     async def list_async_actions(
         self, limit: int | None = None, end_date: Any = None

@@ -176,18 +176,18 @@ class PaginationCursor(Generic[_A]):
         at_bound: bool,
     ) -> PageRequest | None:
         """The request :meth:`next_request` will return once :meth:`feed` has taken the
-        pending page, if that page is an ordinary one: ``actions`` actions, newest
-        first, the oldest created at ``oldest`` (older than everything yielded so
-        far) together with ``ties - 1`` others, ``has_more`` as given (``None``: left
-        out), and ``at_bound``: one of them created exactly at the request's
-        ``end_date``. ``None`` when such a page would end the walk or would not move
-        it back.
+        pending page, if that page is an ordinary one: newest first, the oldest
+        created at ``oldest`` (older than everything yielded so far) together with
+        ``ties - 1`` others, ``has_more`` as given (``None``: left out, and then
+        ``actions`` actions in all), and ``at_bound``: the newest created exactly at
+        the request's ``end_date``. ``None`` when such a page would end the walk or
+        would not move it back.
 
         A guess, to send ahead of time: compare it with :meth:`next_request` after
         :meth:`feed` before relying on its answer. It changes nothing in the cursor.
         """
         request = self._pending
-        if self.done or request is None or ties < 1 or actions < ties:
+        if self.done or request is None or ties < 1:
             return None
         if not (has_more if has_more is not None else actions >= request.limit):
             return None  # the walk would be over
@@ -203,10 +203,14 @@ class PaginationCursor(Generic[_A]):
             end_date=_upper_bound(oldest, not inclusive),
         )
 
-    def feed(self, actions: Sequence[_A], has_more: bool | None) -> list[_A]:
+    def feed(
+        self, actions: Sequence[_A], has_more: bool | None, *, newest_first: bool = False
+    ) -> list[_A]:
         """Take the answer to the last :meth:`next_request`; return its new actions, newest first.
 
         ``has_more`` is the API's flag, ``None`` when the response left it out.
+        ``newest_first``: the caller has checked that no action in ``actions`` is newer
+        than the one before it (the cursor then does not sort them again).
 
         Raises:
             PaginationError: the page brought nothing new, says there is more, and
@@ -223,7 +227,7 @@ class PaginationCursor(Generic[_A]):
 
         fresh: list[_A] = []
         reached_since = False
-        ordered = sorted(actions, key=_CREATED_AT, reverse=True)
+        ordered = list(actions) if newest_first else sorted(actions, key=_CREATED_AT, reverse=True)
         top = ordered[0].created_at if ordered else None
         ids = [action.id for action in ordered]
         if (

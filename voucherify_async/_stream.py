@@ -273,11 +273,13 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         raw = await self._fetch_page(request)
         if confirmed is not None:
             await confirmed
-        guess = await self._guess_ahead(raw.body, request)
+        guess = await self._guess_ahead(raw.body, request) if chain else None
         try:
             listed = read_page(raw)
             before = self._cursor.snapshot()
-            fresh = self._cursor.feed(listed.entries, listed.has_more_reported)
+            fresh = self._cursor.feed(
+                listed.entries, listed.has_more_reported, newest_first=listed.newest_first
+            )
         except BaseException:
             if guess is not None:  # left in ``_ahead``, for the caller's rewind to await it
                 guess[0].cancel()
@@ -330,6 +332,11 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     async def _next_page(self) -> bool:
         """Move to the next page with new actions; ``False`` when the stream is over."""
         self._kick_prefetch()  # if the caller came back before the event loop started it
+        if self._index >= self._limit:  # let the page used up go before the next arrives
+            after = self._current.after
+            self._yielded_before_page += self._index
+            self._current = _Fetched(_NO_PAGE.listed, [], after, after)
+            self._entries, self._actions, self._index, self._limit, self._ready = [], [], 0, 0, 0
         while not self._closed:
             if self._ahead:
                 self._waiting = True
