@@ -471,3 +471,47 @@ async def test_a_page_that_fails_to_decode_cancels_the_request_guessed_from_it()
         assert not client._in_flight, "the guessed request was left running"
         got += await drain(stream)
     assert_exactly_once_newest_first(got, newest)
+
+
+# --- the first action, handed over before the rest of its page is read -----------------
+
+
+@pytest.mark.asyncio
+async def test_the_first_action_comes_before_its_page_is_read_whole() -> None:
+    fake = FakeVoucherify(actions=ACTIONS[:50])
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=20)
+        first = await anext(stream)
+        assert stream._early is not None, "the rest of the page is read at the next action"
+        assert stream.requests_made == 1
+        token = stream.cursor
+        rest = await drain(stream)
+        resumed = await drain(client.iter_async_actions(page_size=20, cursor=token))
+    assert_exactly_once_newest_first([first, *rest], expected_ids(ACTIONS[:50]))
+    assert [action.id for action in resumed] == [action.id for action in rest]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("prefetch", [0, 1])
+async def test_a_first_page_broken_after_its_first_action_raises_at_the_second(
+    prefetch: int,
+) -> None:
+    """The first action is out before the rest of the page is read; a later action
+    without an id then raises at the second action, and iterating again goes on
+    right after the first: nothing lost, nothing twice."""
+    actions = ACTIONS[:30]
+    newest = expected_ids(actions)
+    good = [dict(action) for action in actions[:3]]
+    good.sort(key=lambda action: str(action["created_at"]), reverse=True)
+    broken = {"async_actions": [good[0], {"created_at": good[1]["created_at"]}], "has_more": True}
+    fake = FakeVoucherify(actions=actions)
+    fake.faults.push(Fault.payload(broken), endpoint="list")
+    async with fake, client_for(fake) as client:
+        stream = client.iter_async_actions(page_size=10, prefetch=prefetch)
+        first = await anext(stream)
+        assert first.id == newest[0]
+        with pytest.raises(InvalidResponseError, match=r"async_actions\[1\]\.id"):
+            await anext(stream)
+        rest = await drain(stream)
+        assert not client._in_flight
+    assert_exactly_once_newest_first([first, *rest], newest)

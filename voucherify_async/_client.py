@@ -306,7 +306,11 @@ class VoucherifyClient:
         if self._closed:
             raise RuntimeError("this VoucherifyClient is closed; create a new one")
         if self._session is None:
-            self._session = aiohttp.ClientSession(trace_configs=self._trace_configs)
+            # No cookie jar: the API sets no cookie, and a client keeps no state between
+            # requests but the rate limit (this also spares a jar lookup per request).
+            self._session = aiohttp.ClientSession(
+                cookie_jar=aiohttp.DummyCookieJar(), trace_configs=self._trace_configs
+            )
         return self._session
 
     async def _get(self, path: str, params: Mapping[str, str] | None = None) -> RawResponse:
