@@ -515,3 +515,22 @@ async def test_a_first_page_broken_after_its_first_action_raises_at_the_second(
         rest = await drain(stream)
         assert not client._in_flight
     assert_exactly_once_newest_first([first, *rest], newest)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_leaves_nothing_per_page_in_yarls_url_caches() -> None:
+    """yarl keeps the URLs it parses from strings in global caches (128 each): a URL
+    a page there would make a stream's memory grow for its first 128 pages (the
+    benchmark's memory check caught it)."""
+    from yarl import _url
+
+    caches = [_url.encode_url, _url.pre_encoded_url]
+    for cache in caches:
+        cache.cache_clear()
+    fake = FakeVoucherify(actions=ACTIONS[:400])
+    async with fake, client_for(fake) as client:
+        got = await drain(client.iter_async_actions(page_size=10))
+    assert len(got) == 400
+    assert all(cache.cache_info().currsize <= 3 for cache in caches), [
+        cache.cache_info() for cache in caches
+    ]

@@ -17,13 +17,11 @@ import math
 import os
 import platform
 import re
-import string
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
 
 import aiohttp
 import attrs
@@ -82,7 +80,6 @@ _MAX_PARTITIONS = 64
 _MAX_PREFETCH = 16
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
 _DEFAULT_RETRY = RetryPolicy()
-_PLAIN = frozenset(string.ascii_letters + string.digits + "-._~:")  # needs no quoting in a query
 
 
 def _check_seconds(name: str, value: object) -> float:
@@ -175,9 +172,11 @@ def _check_base_url(base_url: object, cluster: object) -> URL:
     return url.with_path(url.path.rstrip("/"))
 
 
-@functools.lru_cache(maxsize=64)
-def _endpoint(base_url: URL, path: str) -> str:
-    return str(base_url.with_path(base_url.path.rstrip("/") + path, encoded=True))
+def _join(base_url: URL, path: str) -> URL:
+    return base_url.with_path(base_url.path.rstrip("/") + path, encoded=True)
+
+
+_endpoint = functools.lru_cache(maxsize=16)(_join)  # the list endpoint of each base URL
 
 
 @functools.lru_cache(maxsize=32)
@@ -320,13 +319,12 @@ class VoucherifyClient:
             VoucherifyAPIError: a non-2xx answer, after retries where they apply.
             TransportError: no answer, after retries.
         """
-        shown = _endpoint(self.base_url, path)
+        url = _endpoint(self.base_url, path) if path == _LIST_PATH else _join(self.base_url, path)
         if params:
-            shown += "?" + "&".join(
-                f"{key}={value if _PLAIN.issuperset(value) else quote(value, safe='')}"
-                for key, value in params.items()
-            )
-        url = URL(shown, encoded=True)
+            # Not a URL parsed from a string: yarl keeps those in a global cache, which
+            # a stream would fill with one URL a page (memory that grows with the stream).
+            url = url.with_query(params)
+        shown = str(url)
         attempt = 0
         while True:
             session = self._get_session()
