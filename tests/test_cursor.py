@@ -485,16 +485,20 @@ def _with_examples(
     return decorate
 
 
+WALKS: dict[str, st.SearchStrategy[object]] = {
+    "scenario": scenarios(),
+    "reading": st.sampled_from(Reading),
+    "order": st.sampled_from(PageOrder),
+    "ties": st.sampled_from(TieOrder),
+    "reports_has_more": st.booleans(),
+    "page_size": page_sizes,
+    "seed": seeds,
+}
+"""The arguments of a walk against the model server, for ``@given``."""
+
+
 @settings(max_examples=500, deadline=None)
-@given(
-    scenario=scenarios(),
-    reading=st.sampled_from(Reading),
-    order=st.sampled_from(PageOrder),
-    ties=st.sampled_from(TieOrder),
-    reports_has_more=st.booleans(),
-    page_size=page_sizes,
-    seed=seeds,
-)
+@given(**WALKS)
 @_with_examples(_NASTY_EXAMPLES)
 def test_walk_yields_every_action_exactly_once_newest_first(
     scenario: Scenario,
@@ -1343,16 +1347,7 @@ def page_body(page: Sequence[Action], has_more: bool | None, *, compact: bool) -
 
 
 @settings(max_examples=400, deadline=None)
-@given(
-    scenario=scenarios(),
-    reading=st.sampled_from(Reading),
-    order=st.sampled_from(PageOrder),
-    ties=st.sampled_from(TieOrder),
-    reports_has_more=st.booleans(),
-    page_size=page_sizes,
-    seed=seeds,
-    compact=st.booleans(),
-)
+@given(**WALKS, compact=st.booleans())
 @_with_examples(
     [
         {**case, "order": PageOrder.NEWEST_FIRST, "compact": compact}
@@ -1372,10 +1367,11 @@ def test_guess_from_the_raw_page_is_the_next_request_when_the_page_is_newest_fir
 ) -> None:
     """On every page of a walk: ``feed(..., newest_first=True)`` on a page that is
     newest first does what ``feed`` does; the guess made from the page's bytes
-    (before ``feed``) changes nothing in the cursor; on a newest-first page (the API's order), it is
-    exactly the request ``next_request`` makes after ``feed`` whenever the page moves
-    the floor back and the walk goes on, and ``None`` otherwise. (Other orders may
-    make a wrong guess: the stream checks each guess before using it.)"""
+    (before ``feed``) changes nothing in the cursor; on a newest-first page (the
+    API's order), it is exactly the request ``next_request`` makes after ``feed``
+    whenever the page moves the floor back and the walk goes on, and ``None``
+    otherwise. (Other orders may make a wrong guess: the stream checks each guess
+    before using it.)"""
     server = ModelServer(
         scenario.actions,
         reading,

@@ -217,27 +217,22 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         structured, keeping its error for when the caller reaches it."""
         stop = index + 1 if index == 0 else self._limit
         listed, entries = self._current.listed, self._entries
-        if stop == index + 1:  # one action: straight through the converter's hook
+        if stop > index + 1:
             try:
-                self._actions.append(listed.structure_one(entries[index]))
+                self._actions.extend(listed.structure(entries[index:stop]))
+            except InvalidResponseError:
+                pass  # one by one below, to stop right before the bad one
+            else:
+                self._ready = stop
+                return
+        for position in range(index, stop):  # also one action alone: the converter's hook
+            try:
+                self._actions.append(listed.structure_one(entries[position]))
             except InvalidResponseError as error:
                 self._failure = error
-                self._ready = index
+                self._ready = position
                 return
-            self._ready = stop
-            return
-        try:
-            self._actions.extend(listed.structure(entries[index:stop]))
-            self._ready = stop
-        except InvalidResponseError:
-            for position in range(index, stop):
-                try:
-                    self._actions.append(listed.structure_one(entries[position]))
-                except InvalidResponseError as error:
-                    self._failure = error
-                    self._ready = position
-                    return
-            self._ready = stop  # pragma: no cover  # the bulk pass failed, so one does
+        self._ready = stop
 
     def _start(
         self, request: PageRequest, confirmed: asyncio.Future[None] | None = None
