@@ -163,6 +163,13 @@ def test_profile_script_reports_areas_and_functions() -> None:
     assert "function (own time)" in result.stdout
 
 
+def test_profile_script_bare_only_streams_for_an_outside_sampler() -> None:
+    result, _ = _run(str(PROFILE_SCRIPT), "--actions", "300", "--bare", "--repeat", "2")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"2 stream\(s\) of 300 actions in \d+ requests: [0-9.]+ s each", result.stdout)
+    assert "function (own time)" not in result.stdout
+
+
 def test_render_redoes_ratios_plot_and_tables_from_a_report(tmp_path: Path) -> None:
     """``stream.py --render performance.json`` measures nothing and rewrites the outputs."""
     report = json.loads((ROOT / "docs" / "performance.json").read_text(encoding="utf-8"))

@@ -5,6 +5,7 @@ Run from the repository root::
     python docs/benchmarks/profile_stream.py                  # cProfile, 50,000 actions
     python docs/benchmarks/profile_stream.py --prefetch 0     # without prefetch
     python docs/benchmarks/profile_stream.py --pyinstrument   # a sampled call tree instead
+    py-spy record -o profile.svg -- python docs/benchmarks/profile_stream.py --bare --repeat 20
 
 The fake server runs in a child process (``serve_fake.py``), so only the client's
 work is profiled. The stream runs once to warm up, then once under the profiler.
@@ -29,6 +30,7 @@ import gc
 import inspect
 import pstats
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -124,13 +126,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--pyinstrument", action="store_true", help="sample with pyinstrument instead"
     )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="no profiler: stream and print the time, for an outside sampler such as py-spy",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="streams to run with --bare (1)")
     args = parser.parse_args(argv)
-    if args.actions < 1 or args.prefetch < 0:
-        parser.error("--actions must be >= 1 and --prefetch >= 0")
+    if args.actions < 1 or args.prefetch < 0 or args.repeat < 1:
+        parser.error("--actions and --repeat must be >= 1, --prefetch >= 0")
     with ServerProcess() as server:
         server.command(f"actions {args.actions}")
         asyncio.run(stream_once(server.base_url, args.prefetch))  # warm-up
         gc.collect()
+        if args.bare:
+            start = time.perf_counter()
+            for _ in range(args.repeat):
+                actions, pages = asyncio.run(stream_once(server.base_url, args.prefetch))
+            each = (time.perf_counter() - start) / args.repeat
+            streams = f"{args.repeat} stream(s) of {actions:,} actions in {pages} requests"
+            print(f"{streams}: {each:.3f} s each")
+            return
         if args.pyinstrument:
             try:
                 from pyinstrument import Profiler
