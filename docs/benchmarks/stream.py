@@ -171,7 +171,7 @@ class Plan:
             runs=runs,
             prefetch=prefetch,
             warmup_actions=min(actions, 2_000),
-            ttfa_trials=31,
+            ttfa_trials=151,
             prefetch_pages=40,
             latency=0.02,
             page_work=0.02,
