@@ -156,3 +156,35 @@ async def test_no_error_or_log_line_carries_a_credential(
     logged = "\n".join(record.getMessage() + repr(vars(record)) for record in caplog.records)
     assert APP_TOKEN not in logged
     assert OAUTH_TOKEN not in logged
+
+
+@pytest.mark.asyncio
+async def test_a_cookie_set_by_the_server_is_never_sent_back() -> None:
+    """The client keeps no cookie jar: nothing a response sets (a proxy's session
+    cookie, say) rides along on later requests, which carry the credentials only."""
+    from aiohttp import web
+
+    cookies_received: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        cookies_received.append(request.headers.get("Cookie"))
+        response = web.json_response({"async_actions": [], "has_more": False})
+        response.set_cookie("session", "tracking-value")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/async-actions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # A host name: aiohttp's default jar would refuse cookies from an IP address.
+        base_url = f"http://localhost:{port}"
+        async with VoucherifyClient("app-id", "app-token", base_url=base_url) as client:
+            await client.list_async_actions(limit=1)
+            await client.list_async_actions(limit=1)
+    finally:
+        await runner.cleanup()
+    assert cookies_received == [None, None]
