@@ -156,8 +156,12 @@ class PaginationCursor(Generic[_A]):
             bound = None if self.end_date is None else _upper_bound(self.end_date, False)
         else:
             bound = _upper_bound(self.floor, not self.inclusive)
-        limit = MAX_LIMIT if self._escalate else min(MAX_LIMIT, self.page_size + len(self.seen))
+        limit = MAX_LIMIT if self._escalate else self._limit(len(self.seen))
         return PageRequest(limit=limit, end_date=bound)
+
+    def _limit(self, repeats: int) -> int:
+        """Enough for ``page_size`` new actions after ``repeats`` already yielded, at most 100."""
+        return min(MAX_LIMIT, self.page_size + repeats)
 
     def next_request(self) -> PageRequest | None:
         """The request to make next, or ``None`` when the walk is over."""
@@ -198,10 +202,7 @@ class PaginationCursor(Generic[_A]):
         if self.since is not None and oldest < self.since:
             return None  # the walk would be over
         inclusive = True if at_bound and request.end_date is not None else self.inclusive
-        return PageRequest(
-            limit=min(MAX_LIMIT, self.page_size + ties),
-            end_date=_upper_bound(oldest, not inclusive),
-        )
+        return PageRequest(limit=self._limit(ties), end_date=_upper_bound(oldest, not inclusive))
 
     def feed(
         self, actions: Sequence[_A], has_more: bool | None, *, newest_first: bool = False

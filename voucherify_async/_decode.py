@@ -330,9 +330,8 @@ class ListedPage:
             InvalidResponseError: it cannot be structured; the message names the
                 field by its path in the whole page.
         """
-        try:
-            action: AsyncAction = _STRUCTURE_ACTION(entry.item, AsyncAction)
-        except Exception:  # noqa: BLE001  # explained against the whole page, for its indices
+        action = structure_action(entry.item)
+        if action is None:  # explained against the whole page, for its indices
             self._explain()
         return action
 

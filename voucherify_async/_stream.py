@@ -108,14 +108,15 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._parameters = parameters
         self._ahead: collections.deque[asyncio.Task[_Fetched]] = collections.deque()
         # The page being yielded: its new entries, how many were yielded, how many may be.
-        state = cursor.snapshot()
-        self._current = _Fetched(_NO_PAGE.listed, [], state, state)
+        self._current = _NO_PAGE
         self._entries: list[PageEntry] = []
         self._actions: list[AsyncAction] = []  # the page's entries structured so far
         self._ready = 0  # len(self._actions), or less once closed
         self._failure: InvalidResponseError | None = None
         self._index = 0
         self._limit = 0
+        self._yielded_before_page = 0
+        self._stand_at(cursor.snapshot())
         # Starts the prefetch once the page's first action is out (see ``_next_page``).
         self._kick: asyncio.Handle | None = None
         self._waiting = False  # the caller waits for the page at the head of ``_ahead``
@@ -123,7 +124,6 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._guesses = [0, 0]  # requests guessed, and how many of them were wrong (for tests)
         # The first page, while only its first action is read (see ``_first_page``).
         self._early: tuple[list[Any], bool | None, RawResponse] | None = None
-        self._yielded_before_page = 0
         self._closed = False
 
     @property
@@ -385,9 +385,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         items, reported, raw = self._early
         fetched = self._feed(list_entries(items, reported, raw))
         self._early = None
-        first = self._actions[0]
-        if not fetched.fresh or fetched.fresh[0].id != first.id:  # pragma: no cover
-            raise RuntimeError("the first page's first action is not its newest: a bug")
+        # newest_item chose the action that feed puts first (the page is newest first).
+        assert fetched.fresh[0].id == self._actions[0].id
         self._current, self._entries = fetched, fetched.fresh
         self._index, self._limit = 1, len(fetched.fresh)
 
@@ -412,10 +411,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 return True  # on with the first page
         self._kick_prefetch()  # if the caller came back before the event loop started it
         if self._limit and self._index >= self._limit:  # let the page used up go first
-            after = self._current.after
-            self._yielded_before_page += self._index
-            self._current = _Fetched(_NO_PAGE.listed, [], after, after)
-            self._entries, self._actions, self._index, self._limit, self._ready = [], [], 0, 0, 0
+            self._stand_at(self._current.after)
         while not self._closed:
             if self._ahead:
                 self._waiting = True
@@ -472,14 +468,17 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 await task
             self._in_flight.discard(task)
         self._cursor.restore(position)
-        self._yielded_before_page += self._index
-        self._current = attrs.evolve(_NO_PAGE, before=position, after=position)
+        self._stand_at(position)
         if self._kick is not None:
             self._kick.cancel()
-        self._early = None
-        self._entries, self._index, self._limit, self._kick = [], 0, 0, None
-        self._waiting = False
-        self._actions, self._ready, self._failure = [], 0, None
+        self._early, self._kick, self._waiting = None, None, False
+
+    def _stand_at(self, position: CursorState) -> None:
+        """Hold no page, right after the actions yielded so far, the cursor at ``position``."""
+        self._yielded_before_page += self._index
+        self._current = _Fetched(_NO_PAGE.listed, [], position, position)
+        self._entries, self._actions, self._failure = [], [], None
+        self._index = self._limit = self._ready = 0
 
     async def pages(self) -> AsyncGenerator[AsyncActionsPage, None]:
         """Yield the rest of the stream as pages of actions not yielded before, newest first.
