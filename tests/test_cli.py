@@ -425,10 +425,16 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
         (["list", "--page-size", "10"], "--page-size goes with --all"),
         (["list", "--since", "2024-01-01"], "--since goes with --all"),
         (["list", "--limit", "101"], "--limit is 1 to 100 for one page"),
-        (["list", "--oauth-token", "t", "--app-id", "i"], "either --oauth-token or"),
+        (
+            ["list", "--oauth-token", "t", "--app-id", "i"],
+            "pass either --app-id and --app-token, or --oauth-token",
+        ),
         (["list", "--cluster", "api", "--base-url", "https://x.example"], "not both"),
         (["list", "--base-url", "http://example.com"], "must use https"),
-        (["list", "--cluster", "no such cluster"], "is not a host name part"),
+        (
+            ["list", "--cluster", "no such cluster"],
+            "is not a Voucherify cluster: use one of api, us1.api, as1.api",
+        ),
         (["fake-server", "--app-id", "only-the-id"], "--app-id and --app-token go together"),
     ],
 )
@@ -450,7 +456,10 @@ def test_usage_errors_found_after_parsing_exit_2_with_one_line(
 def test_no_credentials_is_a_usage_error(no_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "list")
     assert code == 2
-    assert "no credentials: pass --app-id and --app-token" in one_error_line(err)
+    assert (
+        "no credentials: pass --app-id and --app-token (or set VOUCHERIFY_APP_ID"
+        in one_error_line(err)
+    )
 
 
 def test_both_places_in_the_environment_is_a_usage_error(

@@ -155,11 +155,9 @@ async def test_cluster_picks_the_host(mock_api: aioresponses, cluster: str, host
 
 
 @pytest.mark.asyncio
-async def test_base_url_overrides_cluster_and_keeps_its_path(mock_api: aioresponses) -> None:
+async def test_base_url_keeps_its_path(mock_api: aioresponses) -> None:
     mock_api.get(re.compile(r".*"), payload={"id": "aa_1", "created_at": "2022-01-01T00:00:00Z"})
-    async with VoucherifyClient(
-        "a", "b", cluster="us1.api", base_url="https://proxy.example/vf/"
-    ) as c:
+    async with VoucherifyClient("a", "b", base_url="https://proxy.example/vf/") as c:
         await c.get_async_action("aa_1")
     url, _ = only_request(mock_api)
     assert str(url) == "https://proxy.example/vf/v1/async-actions/aa_1"
@@ -340,3 +338,10 @@ async def test_max_retries_overrides_the_policy(mock_api: aioresponses) -> None:
         with pytest.raises(Exception, match="HTTP 503"):
             await client.list_async_actions()
     assert len(sent(mock_api)) == 2
+
+
+def test_cluster_and_base_url_together_are_refused(mock_api: aioresponses) -> None:
+    """One root URL or the other: both at once is a ValueError, and nothing is sent."""
+    with pytest.raises(ValueError, match="either cluster or base_url"):
+        VoucherifyClient("a", "b", cluster="us1.api", base_url="https://proxy.example/vf/")
+    assert not mock_api.requests

@@ -28,6 +28,7 @@ PURE_MODULES = [
     "_models",
     "_token",
     "_ratelimit",
+    "_wire",
 ]
 FORBIDDEN = {"aiohttp", "asyncio"}
 

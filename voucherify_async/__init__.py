@@ -14,16 +14,21 @@ Everything public is importable from here; the modules behind it are private.
 The fake server for tests is :mod:`voucherify_async.testing`.
 """
 
+import logging
+
 from ._client import VoucherifyClient
 from ._config import RateLimit, RetryPolicy, Timeout
 from ._exceptions import (
     AuthenticationError,
     BadRequestError,
+    CertificateError,
+    ClientClosedError,
     InvalidResponseError,
     NotFoundError,
     PaginationError,
     RateLimitError,
     RequestTimeoutError,
+    ResponseTooLargeError,
     ServerError,
     TransportError,
     VoucherifyAPIError,
@@ -43,6 +48,10 @@ from ._scan import AsyncActionScan
 from ._stream import AsyncActionStream
 from ._version import __version__
 
+# A library never configures logging: without the application's own handlers, its
+# records go nowhere (not to Python's last-resort handler on stderr).
+logging.getLogger("voucherify_async").addHandler(logging.NullHandler())
+
 __all__ = [
     "AsyncAction",
     "AsyncActionDetails",
@@ -54,6 +63,8 @@ __all__ = [
     "AsyncActionsPage",
     "AuthenticationError",
     "BadRequestError",
+    "CertificateError",
+    "ClientClosedError",
     "InvalidResponseError",
     "NotFoundError",
     "OperationStatus",
@@ -61,6 +72,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RequestTimeoutError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
     "Timeout",

@@ -53,6 +53,7 @@ from ._exceptions import VoucherifyError
 from ._models import AsyncActionDetails
 from ._params import MAX_LIMIT, check_action_id, parse_end_date
 from ._version import __version__
+from ._wire import resolve_connection
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -506,9 +507,13 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def _environment(name: str) -> str | None:
-    """The variable's value, or ``None`` when it is unset or empty."""
-    return os.environ.get(name) or None
+_FLAG_NAMES = {
+    "app_id": "--app-id",
+    "app_token": "--app-token",
+    "oauth_token": "--oauth-token",
+    "cluster": "--cluster",
+    "base_url": "--base-url",
+}
 
 
 def _make_client(args: argparse.Namespace) -> VoucherifyClient:
@@ -518,44 +523,25 @@ def _make_client(args: argparse.Namespace) -> VoucherifyClient:
         CommandError: (exit code 2) no credentials, both kinds, both places, or a
             value the client refuses (an http URL that is not loopback ...).
     """
-    app_id: str | None = args.app_id
-    app_token: str | None = args.app_token
-    oauth_token: str | None = args.oauth_token
-    if oauth_token is not None and (app_id is not None or app_token is not None):
-        raise CommandError(
-            "pass either --oauth-token or --app-id and --app-token, not both",
-            exit_code=_EXIT_USAGE,
-        )
-    if oauth_token is None:
-        app_id = app_id or _environment("VOUCHERIFY_APP_ID")
-        app_token = app_token or _environment("VOUCHERIFY_APP_TOKEN")
-        if app_id is None or app_token is None:
-            raise CommandError(
-                "no credentials: pass --app-id and --app-token (or set VOUCHERIFY_APP_ID "
-                "and VOUCHERIFY_APP_TOKEN), or --oauth-token",
-                exit_code=_EXIT_USAGE,
-            )
-    base_url: str | None = args.base_url
-    cluster: str | None = args.cluster
-    if base_url is not None and cluster is not None:
-        raise CommandError("pass either --cluster or --base-url, not both", exit_code=_EXIT_USAGE)
-    if base_url is None and cluster is None:
-        base_url = _environment("VOUCHERIFY_API_URL")
-        cluster = _environment("VOUCHERIFY_CLUSTER")
-        if base_url is not None and cluster is not None:
-            raise CommandError(
-                "VOUCHERIFY_API_URL and VOUCHERIFY_CLUSTER are both set: unset one, or "
-                "pass --base-url or --cluster",
-                exit_code=_EXIT_USAGE,
-            )
     timeout: float = args.timeout
     try:
+        # Flags and environment, by the library's one set of rules (the client applies
+        # them again, with the same outcome); only the messages name the flags.
+        resolve_connection(
+            app_id=args.app_id,
+            app_token=args.app_token,
+            oauth_token=args.oauth_token,
+            cluster=args.cluster,
+            base_url=args.base_url,
+            environ=os.environ,
+            names=_FLAG_NAMES,
+        )
         return VoucherifyClient(
-            app_id,
-            app_token,
-            oauth_token=oauth_token,
-            cluster=cluster or "api",
-            base_url=base_url,
+            args.app_id,
+            args.app_token,
+            oauth_token=args.oauth_token,
+            cluster=args.cluster,
+            base_url=args.base_url,
             timeout=Timeout(total=timeout, connect=min(timeout, _CONNECT_TIMEOUT)),
             max_retries=args.max_retries,
             rate_limit=_pacing(args.rate_limit),

@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import ipaddress
 import itertools
 import logging
 import math
 import os
-import platform
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -37,6 +34,7 @@ from ._decode import (
     error_from_response,
 )
 from ._exceptions import (
+    ClientClosedError,
     RateLimitError,
     RequestTimeoutError,
     TransportError,
@@ -57,28 +55,20 @@ from ._ratelimit import RateGate
 from ._scan import AsyncActionScan
 from ._stream import AsyncActionStream
 from ._token import decode_token, parameters_digest
-from ._version import __version__
+from ._wire import CHANNEL, LIST_PATH, resolve_connection, user_agent
 
 __all__ = ["CHANNEL", "USER_AGENT", "VoucherifyClient", "split_range"]
 
 logger = logging.getLogger("voucherify_async")
 
-USER_AGENT = (
-    f"voucherify-async/{__version__} aiohttp/{aiohttp.__version__} "
-    f"{platform.python_implementation()}/{platform.python_version()}"
-)
+USER_AGENT = user_agent(aiohttp.__version__)
 """The ``User-Agent`` every request sends."""
 
-CHANNEL = "voucherify-async"
-"""The ``X-Voucherify-Channel`` every request sends, naming this integration to Voucherify."""
+_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT, "X-Voucherify-Channel": CHANNEL}
 
-_CLUSTER = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
-_FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x1f\x7f]")
-_LIST_PATH = "/v1/async-actions"
 _FINISHED = frozenset({AsyncActionStatus.DONE, AsyncActionStatus.FAILED})
 _MAX_PARTITIONS = 64
 _MAX_PREFETCH = 16
-_LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
 _DEFAULT_RETRY = RetryPolicy()
 
 
@@ -116,69 +106,6 @@ def split_range(
     return windows[::-1]
 
 
-def _credential(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not value.strip():
-        raise ValueError(f"{name} is empty")
-    if not value.isprintable() and _FORBIDDEN_IN_HEADER.search(value):
-        # Never echo the value: it is a secret.
-        raise ValueError(f"{name} contains a control character (CR, LF, ...): refused")
-    return value
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES or host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _base_url(base_url: object, cluster: object) -> URL:
-    if isinstance(base_url, str | URL | None) and isinstance(cluster, str):
-        return _checked_base_url(base_url, cluster)
-    return _check_base_url(base_url, cluster)  # raises the TypeError
-
-
-@functools.lru_cache(maxsize=32)  # a client is often made per task or request: parse once
-def _checked_base_url(base_url: str | URL | None, cluster: str) -> URL:
-    return _check_base_url(base_url, cluster)
-
-
-def _check_base_url(base_url: object, cluster: object) -> URL:
-    if base_url is None:
-        if not isinstance(cluster, str):
-            raise TypeError(f"cluster must be a str, not {type(cluster).__name__}")
-        if not _CLUSTER.fullmatch(cluster):
-            raise ValueError(f"cluster {cluster!r} is not a host name part like 'api' or 'us1.api'")
-        return URL(f"https://{cluster}.voucherify.io")
-    if not isinstance(base_url, str | URL):
-        raise TypeError(f"base_url must be a str or yarl.URL, not {type(base_url).__name__}")
-    if isinstance(base_url, str) and _FORBIDDEN_IN_HEADER.search(base_url):
-        raise ValueError("base_url contains a control character")
-    url = URL(base_url)
-    if not url.is_absolute() or not url.host:
-        raise ValueError(f"base_url {str(base_url)!r} is not an absolute URL")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ValueError(
-            f"base_url {str(url)!r} must use https (plain http is allowed only on loopback)"
-        )
-    if url.scheme not in {"http", "https"}:
-        raise ValueError(f"base_url {str(url)!r} must be an https URL")
-    if url.user is not None or url.password is not None or url.query_string or url.fragment:
-        raise ValueError("base_url must not carry credentials, a query or a fragment")
-    return url.with_path(url.path.rstrip("/"))
-
-
-def _join(base_url: URL, path: str) -> URL:
-    return base_url.with_path(base_url.path.rstrip("/") + path, encoded=True)
-
-
-_endpoint = functools.lru_cache(maxsize=16)(_join)  # the list endpoint of each base URL
-
-
 @functools.lru_cache(maxsize=32)
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
@@ -213,7 +140,7 @@ class VoucherifyClient:
         app_token: str | None = None,
         *,
         oauth_token: str | None = None,
-        cluster: str = "api",
+        cluster: str | None = None,
         base_url: str | URL | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: Timeout | float = Timeout(),  # noqa: B008  # frozen value object
@@ -222,9 +149,18 @@ class VoucherifyClient:
         rate_limit: RateLimit | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
-        self._headers = self._auth_headers(app_id, app_token, oauth_token)
-        self._auth_kind = "oauth token" if oauth_token is not None else "app keys"
-        self.base_url = _base_url(base_url, cluster)
+        connection = resolve_connection(
+            app_id=app_id,
+            app_token=app_token,
+            oauth_token=oauth_token,
+            cluster=cluster,
+            base_url=base_url,
+            environ=os.environ,
+        )
+        self._connection = connection
+        self._headers = {**_HEADERS, **connection.auth_headers}
+        self._auth_kind = connection.auth_kind
+        self.base_url = connection.base_url
         """The API's root URL (no trailing slash); paths like ``/v1/async-actions`` go after it."""
         if isinstance(timeout, bool) or not isinstance(timeout, Timeout | int | float):
             raise TypeError(f"timeout must be a Timeout or seconds, not {type(timeout).__name__}")
@@ -248,29 +184,6 @@ class VoucherifyClient:
         self._closed = False
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._client_timeout = _client_timeout(self.timeout)
-
-    @staticmethod
-    def _auth_headers(app_id: object, app_token: object, oauth_token: object) -> dict[str, str]:
-        headers = {
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Voucherify-Channel": CHANNEL,
-        }
-        if oauth_token is not None:
-            if app_id is not None or app_token is not None:
-                raise ValueError("pass either app_id and app_token, or oauth_token, not both")
-            headers["Authorization"] = f"Bearer {_credential('oauth_token', oauth_token)}"
-            return headers
-        app_id = os.environ.get("VOUCHERIFY_APP_ID") if app_id is None else app_id
-        app_token = os.environ.get("VOUCHERIFY_APP_TOKEN") if app_token is None else app_token
-        if app_id is None or app_token is None:
-            raise ValueError(
-                "no credentials: pass app_id and app_token (or set VOUCHERIFY_APP_ID and "
-                "VOUCHERIFY_APP_TOKEN), or pass oauth_token"
-            )
-        headers["X-App-Id"] = _credential("app_id", app_id)
-        headers["X-App-Token"] = _credential("app_token", app_token)
-        return headers
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
@@ -303,7 +216,7 @@ class VoucherifyClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise RuntimeError("this VoucherifyClient is closed; create a new one")
+            raise ClientClosedError("this VoucherifyClient is closed; create a new one")
         if self._session is None:
             # No cookie jar: the API sets no cookie, and a client keeps no state between
             # requests but the rate limit (this also spares a jar lookup per request).
@@ -319,11 +232,7 @@ class VoucherifyClient:
             VoucherifyAPIError: a non-2xx answer, after retries where they apply.
             TransportError: no answer, after retries.
         """
-        url = _endpoint(self.base_url, path) if path == _LIST_PATH else _join(self.base_url, path)
-        if params:
-            # Not a URL parsed from a string: yarl keeps those in a global cache, which
-            # a stream would fill with one URL a page (memory that grows with the stream).
-            url = url.with_query(params)
+        url = self._connection.url(path, params)
         shown = str(url)
         attempt = 0
         while True:
@@ -428,7 +337,7 @@ class VoucherifyClient:
             params["limit"] = str(check_limit(limit))
         if end_date is not None:
             params["end_date"] = format_end_date(truncate_to_ms(parse_end_date(end_date)))
-        response = await self._get(_LIST_PATH, params)
+        response = await self._get(LIST_PATH, params)
         return decode_page(response, limit=limit)
 
     def iter_async_actions(
@@ -524,7 +433,7 @@ class VoucherifyClient:
         )
 
     async def _fetch_list_response(self, request: PageRequest) -> RawResponse:
-        return await self._get(_LIST_PATH, request.params())
+        return await self._get(LIST_PATH, request.params())
 
     async def watch_async_action(
         self,
@@ -635,5 +544,5 @@ class VoucherifyClient:
             VoucherifyError: any other failure (see the error tree).
         """
         action_id = check_action_id(async_action_id)
-        response = await self._get(f"{_LIST_PATH}/{action_id}")
+        response = await self._get(f"{LIST_PATH}/{action_id}")
         return decode_details(response)

@@ -10,10 +10,14 @@ The tree (``docs/errors.md`` draws the same one)::
     │   ├── RateLimitError           429: too many requests; carries ``retry_after``
     │   └── ServerError              5xx: the API (or a proxy in front of it) failed
     ├── TransportError               no usable answer: connection failed or dropped
-    │   └── RequestTimeoutError      no answer within the timeout
+    │   ├── RequestTimeoutError      no answer within the timeout
+    │   └── CertificateError         the server's TLS certificate was refused (not retried)
     ├── InvalidResponseError         an answer that is not what the API documents
-    │                                (not JSON, truncated, missing or mistyped fields)
+    │   │                            (not JSON, truncated, missing or mistyped fields)
+    │   └── ResponseTooLargeError    the body is larger than ``max_response_size``
     ├── PaginationError              a stream cannot advance without losing actions
+    ├── ClientClosedError            the client was closed while a call, stream or scan
+    │                                was using it (also a ``RuntimeError``)
     └── WaitTimeoutError             an action did not finish before the deadline
 
 Invalid arguments are not API problems: they raise :class:`ValueError` or
@@ -37,11 +41,14 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "CertificateError",
+    "ClientClosedError",
     "InvalidResponseError",
     "NotFoundError",
     "PaginationError",
     "RateLimitError",
     "RequestTimeoutError",
+    "ResponseTooLargeError",
     "ServerError",
     "TransportError",
     "VoucherifyAPIError",
@@ -198,6 +205,13 @@ class RequestTimeoutError(TransportError):
     """No complete answer within the client's timeout."""
 
 
+class CertificateError(TransportError):
+    """The server's TLS certificate was refused (expired, self-signed, wrong host).
+
+    Never retried: it cannot succeed on retry. The ssl error is the ``__cause__``.
+    """
+
+
 class InvalidResponseError(VoucherifyError):
     """The API answered 2xx, but not with what it documents.
 
@@ -230,6 +244,12 @@ class InvalidResponseError(VoucherifyError):
         return f"{head}{self.message}{where}{body}"
 
 
+class ResponseTooLargeError(InvalidResponseError):
+    """The body (counted after decompression) is larger than the client's
+    ``max_response_size``: reading stopped there and the connection was closed.
+    Never retried."""
+
+
 class PaginationError(VoucherifyError):
     """A stream cannot advance without losing or repeating actions.
 
@@ -242,6 +262,16 @@ class PaginationError(VoucherifyError):
     def __init__(self, message: str, *, end_date: str | None = None) -> None:
         super().__init__(message)
         self.end_date = end_date
+
+
+class ClientClosedError(VoucherifyError, RuntimeError):
+    """The client was closed while a call, a stream or a scan was using it, or is
+    used after :meth:`~voucherify_async.VoucherifyClient.close`.
+
+    Also a :class:`RuntimeError`, so code written for a closed client's earlier
+    ``RuntimeError`` still catches it. It is not a cancellation: ``asyncio.timeout``,
+    ``TaskGroup`` and ``gather`` see an ordinary error.
+    """
 
 
 class WaitTimeoutError(VoucherifyError):
