@@ -517,11 +517,14 @@ def test_no_built_page_shows_sphinx_markup_or_private_code(site: Path) -> None:
     for page in pages:
         html = page.read_text(encoding="utf-8")
         name = page.relative_to(site).as_posix()
-        assert not RAW_ROLE.search(_prose(html)), f"{name}: {RAW_ROLE.findall(_prose(html))}"
-        stray = STRAY_LITERAL_MARK.search(_prose(html))
-        assert stray is None, f"{name}: {_prose(html)[stray.start() - 80 : stray.end()]!r}"
+        prose = _prose(html)
+        roles = RAW_ROLE.findall(prose)
+        assert roles == [], f"{name} shows raw Sphinx roles: {roles}"
+        stray = [prose[m.start() - 80 : m.end()] for m in STRAY_LITERAL_MARK.finditer(prose)]
+        assert stray == [], f"{name} shows a reST '::': {stray}"
         assert "_base_url(" not in html, name
-        assert not PRIVATE_IN_TOOLTIP.search(html), f"{name}: {PRIVATE_IN_TOOLTIP.findall(html)}"
+        private = PRIVATE_IN_TOOLTIP.findall(html)
+        assert private == [], f"{name} names private code: {private}"
 
 
 def test_the_reference_links_sphinx_roles_and_formats_signatures(site: Path) -> None:
