@@ -24,7 +24,7 @@ and write nothing on stderr (no traceback, no warning, no unclosed session).
 An example whose output is compared gets a fake server of its own, freshly
 started: the fake has no reset, and request ids or actions started by other
 examples would change what it prints. The others share one fake server per
-setup for the whole module.
+setup for the whole module. The examples mostly wait, so a few run at once.
 
 Other kinds of program are run as their users run them:
 
@@ -45,7 +45,9 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,14 +190,51 @@ class FakeServer:
             self.process.stdout.close()
 
 
+# Examples mostly wait (on the fake, on a pace, on an action to finish): a few run at
+# once. Those that share a server only check their exit and stderr, so order is free.
+PARALLEL_RUNS = 4
+
+
 @pytest.fixture(scope="module")
-def shared_servers() -> Iterator[dict[Path, FakeServer]]:
-    """One fake server per setup, for the examples that show no output."""
-    servers: dict[Path, FakeServer] = {}
+def example_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, subprocess.CompletedProcess[str] | BaseException]]:
+    """Run every example this session selected, a few at a time: those that show their
+    output each next to a fake server of its own, the others next to one shared fake
+    server per setup. Each result is keyed by the example's name."""
+    selected = [
+        item.callspec.params["example"]
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and item.module is sys.modules[__name__]
+        and hasattr(item, "callspec")
+        and "example" in item.callspec.params
+    ]
+    shared: dict[Path, FakeServer] = {}
+    lock = threading.Lock()
+
+    def run(example: Example) -> subprocess.CompletedProcess[str] | BaseException:
+        setup = _setup_for(example.document)
+        directory = tmp_path_factory.mktemp("example")
+        try:
+            if example.output is None:
+                with lock:
+                    if setup.page not in shared:
+                        shared[setup.page] = FakeServer(setup)
+                return _run(example, shared[setup.page], directory)
+            server = FakeServer(setup)
+            try:
+                return _run(example, server, directory)
+            finally:
+                server.stop()
+        except Exception as error:  # noqa: BLE001  # raised again by the example's own test
+            return error
+
     try:
-        yield servers
+        with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+            yield dict(zip([e.name for e in selected], pool.map(run, selected), strict=True))
     finally:
-        for server in servers.values():
+        for server in shared.values():
             server.stop()
 
 
@@ -319,25 +358,20 @@ def _run(example: Example, server: FakeServer, directory: Path) -> subprocess.Co
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda example: example.name)
 def test_example_runs_as_printed(
-    example: Example, shared_servers: dict[Path, FakeServer], tmp_path: Path
+    example: Example,
+    example_runs: dict[str, subprocess.CompletedProcess[str] | BaseException],
 ) -> None:
     """The example, pasted into a file and run next to the fake server the docs start,
     exits 0 and prints what the page shows (or nothing on stderr, if it shows nothing;
     a test module run by pytest may have pytest's own configuration warnings there)."""
-    setup = _setup_for(example.document)
+    result = example_runs[example.name]
+    if isinstance(result, BaseException):
+        raise result
     if example.output is None:
-        if setup.page not in shared_servers:
-            shared_servers[setup.page] = FakeServer(setup)
-        result = _run(example, shared_servers[setup.page], tmp_path)
         assert result.returncode == 0, f"{example.name} failed:\n{result.stdout}{result.stderr}"
         if example.kind != "test module":  # pytest's own warnings about a bare config go there
             assert result.stderr == "", f"{example.name} wrote on stderr:\n{result.stderr}"
         return
-    server = FakeServer(setup)
-    try:
-        result = _run(example, server, tmp_path)
-    finally:
-        server.stop()
     assert result.returncode == 0, f"{example.name} failed:\n{result.stdout}"
     printed = _trimmed(result.stdout)
     matches = _expected_pattern(example.output).fullmatch(printed) is not None
