@@ -315,7 +315,7 @@ async def test_retry_after_on_a_503_is_the_wait(
     retry_after: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     if retry_after == "HTTP-DATE":
-        retry_after = formatdate(time.time() + 2, usegmt=True)
+        retry_after = formatdate(time.time() + 3, usegmt=True)
     caplog.set_level(logging.WARNING, logger="voucherify_async")
     busy = answer(503, b'{"message": "busy"}', {"Retry-After": retry_after})
     async with Hostile(answers(lambda: busy, answer)) as server:
@@ -323,7 +323,7 @@ async def test_retry_after_on_a_503_is_the_wait(
         async with client_for(server.base_url, retry=policy) as client:
             await client.list_async_actions()
     (wait,) = _retry_waits(caplog)
-    assert 0.5 <= wait <= 3
+    assert 0 < wait <= 4
     assert len(server.requests) == 2
 
 
@@ -354,13 +354,13 @@ async def test_an_absurd_retry_after_blocks_no_longer_than_max_wait() -> None:
     limited = answer(429, b'{"message": "slow down"}', {"Retry-After": "9999999999"})
     async with (
         Hostile(answers(lambda: limited, answer)) as server,
-        client_for(server.base_url, retry=RetryPolicy(max_wait=0.3)) as client,
+        client_for(server.base_url, retry=RetryPolicy(max_wait=1.0)) as client,
     ):
         with pytest.raises(RateLimitError):
             await client.list_async_actions()
         with pytest.raises(RateLimitError, match="nothing was sent"):
             await client.list_async_actions()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.5)
         page = await client.list_async_actions()
     assert page.async_actions == ()
     assert len(server.requests) == 2
@@ -370,13 +370,13 @@ def _reset_in_ms() -> web.Response:
     return answer(
         headers={
             "X-Rate-Limit-Remaining": "0",
-            "X-Rate-Limit-Retry": str(int((time.time() + 1) * 1000)),
+            "X-Rate-Limit-Retry": str(int((time.time() + 2) * 1000)),
         }
     )
 
 
 def _reset_as_delay() -> web.Response:
-    return answer(headers={"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Retry": "1"})
+    return answer(headers={"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Retry": "2"})
 
 
 def _reset_far_away() -> web.Response:
@@ -391,7 +391,7 @@ async def test_a_reset_is_read_liberally_and_waited(
     reply: Callable[[], web.Response], caplog: pytest.LogCaptureFixture
 ) -> None:
     """``X-Rate-Limit-Retry`` in epoch milliseconds or in seconds from now: the next
-    request waits about a second, and goes."""
+    request waits (about 2 s, never more), and goes."""
     caplog.set_level(logging.DEBUG, logger="voucherify_async")
     async with (
         Hostile(answers(reply, answer)) as server,
@@ -405,7 +405,7 @@ async def test_a_reset_is_read_liberally_and_waited(
         if "for the rate limit" in record.getMessage()
     ]
     assert len(waits) == 1
-    assert 0 < waits[0] <= 1.5
+    assert 0 < waits[0] <= 2
     assert len(server.requests) == 2
 
 
@@ -413,12 +413,12 @@ async def test_a_reset_is_read_liberally_and_waited(
 async def test_a_reset_in_a_thousand_years_is_forgotten_after_max_wait() -> None:
     async with (
         Hostile(answers(_reset_far_away, answer)) as server,
-        client_for(server.base_url, retry=RetryPolicy(max_wait=0.3)) as client,
+        client_for(server.base_url, retry=RetryPolicy(max_wait=1.0)) as client,
     ):
         await client.list_async_actions()
         with pytest.raises(RateLimitError, match="nothing was sent"):
             await client.list_async_actions()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.5)
         await client.list_async_actions()
     assert len(server.requests) == 2
 
