@@ -170,6 +170,40 @@ def test_parse_moment_refuses_other_types_with_type_error(value: object) -> None
         parse_moment(value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:00:00-05:00",
+        "9999-12-31T23:59:59.999500Z",
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+        datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))),
+        datetime.max.replace(tzinfo=UTC),
+    ],
+)
+@pytest.mark.parametrize("name", ["end_date", "since"])
+def test_parse_moment_refuses_moments_past_the_edges_with_value_error(
+    value: object, name: str
+) -> None:
+    """Outside 0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z once in UTC (or
+    where rounding up to the millisecond would leave it): a ValueError naming the
+    argument, never an OverflowError."""
+    with pytest.raises(ValueError, match=rf"^{name} .* outside"):
+        parse_moment(value, name=name)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0001-01-01T00:00:00Z", datetime.min.replace(tzinfo=UTC)),
+        ("9999-12-31T23:59:59.999Z", datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+        (date(9999, 12, 31), datetime(9999, 12, 31, tzinfo=UTC)),
+    ],
+)
+def test_parse_moment_accepts_the_edges_themselves(value: object, expected: datetime) -> None:
+    assert parse_moment(value) == expected
+
+
 def test_parse_moment_value_error_is_not_chained_to_the_parser() -> None:
     """The parser's own ValueError is replaced (``from None``), not shown as a second traceback."""
     with pytest.raises(ValueError, match="'nope'") as info:
