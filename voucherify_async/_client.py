@@ -202,6 +202,11 @@ async def _close_when_the_loop_shuts_down(
         await session.close()
 
 
+def _time_left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` on the running loop's clock (``None``: no deadline)."""
+    return None if deadline is None else deadline - asyncio.get_running_loop().time()
+
+
 def _brief(failure: VoucherifyError) -> str:
     """What went wrong, in a few words for a log record: the status and key, or the
     error's class, and the start of its message; never a repeated detail."""
@@ -426,64 +431,20 @@ class VoucherifyClient:
         """
         self._check_loop()
         loop = asyncio.get_running_loop()
-        max_time = self.retry.max_time
-        deadline = None if max_time is None else loop.time() + max_time
+        deadline = None if self.retry.max_time is None else loop.time() + self.retry.max_time
         url = self._connection.url(path, params)
-        shown = str(url)
         attempt = 0
         last: VoucherifyError | None = None
         while True:
             session = await self._open_session()
-            time_left = None if deadline is None else deadline - loop.time()
-            pause = self._rate_limit_wait(path, time_left, last)
-            if pause > 0:
-                logger.debug("waiting %.2f s for the rate limit before GET %s", pause, path)
-                await self._pause(pause)
-                if self._closed:
-                    raise self._closed_error() from last
-                time_left = None if deadline is None else deadline - loop.time()
-            timeout, cut = self._attempt_timeout(time_left)
-            failure: VoucherifyError
-            try:
-                response = await _send_once(
-                    session,
-                    url,
-                    shown=shown,
-                    headers=self._headers,
-                    timeout=timeout,
-                    max_size=self.max_response_size,
-                )
-            except (TransportError, ResponseTooLargeError) as error:
-                if self._closed:
-                    raise self._closed_error() from error.__cause__
-                if isinstance(error, RequestTimeoutError):
-                    error.message = (
-                        f"the call's max_time ({max_time:g} s) ran out during attempt {attempt + 1}"
-                        if cut
-                        else f"no answer within the timeout ({self.timeout.total} s total)"
-                    )
-                    error.args = (error.message,)
-                if cut or isinstance(error, CertificateError | ResponseTooLargeError):
-                    raise
-                failure = error
-                status = None
-                wanted = None
-            else:
-                self._gate.observe(
-                    response.status,
-                    response.headers,
-                    wall=time.time(),
-                    max_wait=self.retry.max_wait,
-                )
-                if 200 <= response.status < 300:
-                    return response
-                failure = error_from_response(response)
-                status = response.status
-                wanted = server_wait(response)
+            await self._wait_for_the_rate_limit(path, deadline, last)
+            outcome = await self._attempt(session, url, attempt, deadline)
+            if isinstance(outcome, RawResponse):
+                return outcome
+            failure, status, wanted = outcome
             last = failure
-            time_left = None if deadline is None else deadline - loop.time()
             wait = self.retry.decide(
-                attempt, status=status, retry_after=wanted, time_left=time_left
+                attempt, status=status, retry_after=wanted, time_left=_time_left(deadline)
             )
             if wait is None:
                 raise failure
@@ -500,6 +461,65 @@ class VoucherifyClient:
             await self._pause(wait)
             if self._closed:
                 raise self._closed_error() from failure
+
+    async def _attempt(
+        self, session: aiohttp.ClientSession, url: URL, attempt: int, deadline: float | None
+    ) -> RawResponse | tuple[VoucherifyError, int | None, float | None]:
+        """One attempt: a 2xx answer, or the failure to weigh for a retry with its
+        status (``None``: no answer) and the wait the server asked for.
+
+        Raises:
+            VoucherifyError: a failure no retry can mend (a refused certificate, a
+                body too large, ``max_time`` run out, the client closed meanwhile).
+        """
+        timeout, cut = self._attempt_timeout(_time_left(deadline))
+        try:
+            response = await _send_once(
+                session,
+                url,
+                shown=str(url),
+                headers=self._headers,
+                timeout=timeout,
+                max_size=self.max_response_size,
+            )
+        except (TransportError, ResponseTooLargeError) as error:
+            if self._closed:
+                raise self._closed_error() from error.__cause__
+            if isinstance(error, RequestTimeoutError):
+                error.message = (
+                    f"the call's max_time ({self.retry.max_time:g} s) ran out during attempt "
+                    f"{attempt + 1}"
+                    if cut
+                    else f"no answer within the timeout ({self.timeout.total} s total)"
+                )
+                error.args = (error.message,)
+                if cut:
+                    raise  # the time is up
+            if isinstance(error, CertificateError | ResponseTooLargeError):
+                raise  # another attempt cannot succeed
+            return error, None, None
+        self._gate.observe(
+            response.status, response.headers, wall=time.time(), max_wait=self.retry.max_wait
+        )
+        if 200 <= response.status < 300:
+            return response
+        return error_from_response(response), response.status, server_wait(response)
+
+    async def _wait_for_the_rate_limit(
+        self, path: str, deadline: float | None, last: VoucherifyError | None
+    ) -> None:
+        """Wait as long as the rate limit asks before the next attempt.
+
+        Raises:
+            RateLimitError, VoucherifyError: see :meth:`_rate_limit_wait`.
+            ClientClosedError: the client was closed meanwhile.
+        """
+        pause = self._rate_limit_wait(path, _time_left(deadline), last)
+        if pause > 0:
+            logger.debug("waiting %.2f s for the rate limit before GET %s", pause, path)
+            await self._pause(pause)
+            if self._closed:
+                raise self._closed_error() from last
 
     def _attempt_timeout(self, time_left: float | None) -> tuple[aiohttp.ClientTimeout, bool]:
         """The next attempt's aiohttp timeout, and whether ``max_time`` cut it short."""

@@ -55,6 +55,7 @@ __all__ = [
     "reset_delay",
     "retry_after_seconds",
     "server_wait",
+    "shorten",
     "structure_action",
 ]
 

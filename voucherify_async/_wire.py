@@ -44,7 +44,6 @@ __all__ = [
     "check_credential",
     "request_headers",
     "resolve_connection",
-    "user_agent",
 ]
 
 CHANNEL = "voucherify-async"
