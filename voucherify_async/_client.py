@@ -38,6 +38,7 @@ from ._decode import (
     error_from_response,
     server_wait,
     shorten,
+    summary,
 )
 from ._exceptions import (
     CertificateError,
@@ -46,7 +47,6 @@ from ._exceptions import (
     RequestTimeoutError,
     ResponseTooLargeError,
     TransportError,
-    VoucherifyAPIError,
     VoucherifyError,
     WaitTimeoutError,
 )
@@ -55,6 +55,7 @@ from ._params import (
     MAX_LIMIT,
     check_action_id,
     check_limit,
+    check_size,
     format_end_date,
     parse_moment,
     truncate_to_ms,
@@ -111,14 +112,6 @@ def split_range(
     bounds = [edge for edge in edges if edge < stop] + [stop]
     windows = list(itertools.pairwise(bounds))
     return windows[::-1]
-
-
-def _check_size(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_response_size must be an int (bytes), not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"max_response_size must be 1 byte or more, got {value}")
-    return value
 
 
 async def _read_body(answer: aiohttp.ClientResponse, max_size: int, url: str) -> bytes:
@@ -207,15 +200,6 @@ def _time_left(deadline: float | None) -> float | None:
     return None if deadline is None else deadline - asyncio.get_running_loop().time()
 
 
-def _brief(failure: VoucherifyError) -> str:
-    """What went wrong, in a few words for a log record: the status and key, or the
-    error's class, and the start of its message; never a repeated detail."""
-    if isinstance(failure, VoucherifyAPIError):
-        head = f"HTTP {failure.status} {failure.key}" if failure.key else f"HTTP {failure.status}"
-        return f"{head}: {shorten(failure.message, 80)}"
-    return f"{type(failure).__name__}: {shorten(failure.message, 80)}"
-
-
 class VoucherifyClient:
     """An asyncio client for Voucherify's Async Actions API.
 
@@ -301,7 +285,7 @@ class VoucherifyClient:
         self._trace_configs = list(trace_configs) if trace_configs is not None else None
         self._session = session
         self._owns_session = session is None
-        self.max_response_size = _check_size(max_response_size)
+        self.max_response_size = check_size(max_response_size, name="max_response_size")
         """The largest body read, in bytes after decompression."""
         self._closed = False
         self._closing = asyncio.Event()
@@ -455,7 +439,7 @@ class VoucherifyClient:
                 wait,
                 attempt,
                 self.retry.max_retries,
-                _brief(failure),
+                summary(failure),
                 extra={"request_id": failure.request_id, "attempt": attempt, "wait": wait},
             )
             await self._pause(wait)

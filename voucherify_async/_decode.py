@@ -31,6 +31,7 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
     VoucherifyAPIError,
+    VoucherifyError,
 )
 from ._models import AsyncAction, AsyncActionDetails, AsyncActionsPage
 
@@ -57,6 +58,7 @@ __all__ = [
     "server_wait",
     "shorten",
     "structure_action",
+    "summary",
 ]
 
 
@@ -121,8 +123,10 @@ class RawResponse:
 
     @property
     def request_id(self) -> str | None:
-        """The API's request id from the ``X-Request-Id`` header, if sent."""
-        return self.header("X-Request-Id")
+        """The API's request id from the ``X-Request-Id`` header, if sent (cut to 100
+        characters: it goes into messages)."""
+        value = self.header("X-Request-Id")
+        return shorten(value, 100) if value else None
 
     def excerpt(self) -> str:
         """The start of the body as text, for error messages."""
@@ -135,6 +139,17 @@ def shorten(text: str, limit: int = TEXT_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def summary(error: VoucherifyError) -> str:
+    """What went wrong, in a few words for a log record: the status and key (or the
+    error's class) and the start of the message; never the details, which often
+    repeat the message."""
+    if isinstance(error, VoucherifyAPIError):
+        head = f"HTTP {error.status} {error.key}" if error.key else f"HTTP {error.status}"
+    else:
+        head = type(error).__name__
+    return f"{head}: {shorten(error.message, 80)}"
 
 
 def parse_json(response: RawResponse) -> Any:
@@ -194,7 +209,7 @@ def error_from_response(response: RawResponse, *, now: float | None = None) -> V
         fields = {}
         content_type = shorten(response.header("Content-Type") or "no content type", 100)
         message = f"the error body is not the API's JSON ({content_type}): {response.excerpt()!r}"
-        request_id = shorten(response.request_id or "", 100) or None
+        request_id = response.request_id
     if 300 <= status < 400:
         location = shorten(_without_secrets(response.header("Location")), 200)
         message = f"unexpected redirect to {location}; redirects are not followed"

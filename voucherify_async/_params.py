@@ -14,6 +14,7 @@ __all__ = [
     "ceil_to_ms",
     "check_action_id",
     "check_limit",
+    "check_size",
     "format_end_date",
     "parse_moment",
     "truncate_to_ms",
@@ -40,6 +41,20 @@ def check_limit(value: object, *, name: str = "limit") -> int:
         raise TypeError(f"{name} must be an int from 1 to {MAX_LIMIT}, not {type(value).__name__}")
     if not 1 <= value <= MAX_LIMIT:
         raise ValueError(f"{name} must be from 1 to {MAX_LIMIT}, got {value}")
+    return value
+
+
+def check_size(value: object, *, name: str) -> int:
+    """Return ``value`` if it is a number of bytes: an ``int`` of 1 or more.
+
+    Raises:
+        TypeError: not an ``int`` (a ``bool`` is not an int here).
+        ValueError: less than 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int (bytes), not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be 1 byte or more, got {value}")
     return value
 
 
