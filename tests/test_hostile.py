@@ -576,6 +576,18 @@ async def test_the_widest_range_still_streams() -> None:
     assert scanned == set(ids)
 
 
+@pytest.mark.asyncio
+async def test_a_scan_of_the_last_milliseconds_splits_without_overflow() -> None:
+    """Fewer milliseconds than partitions, at the very end of the range: the windows
+    are not pushed past year 9999."""
+    fake = FakeVoucherify(actions=generate_actions(5, seed=5))
+    async with fake, client_for(fake.base_url) as client:
+        scan = client.scan_async_actions(
+            since="9999-12-31T23:59:59.997Z", end_date="9999-12-31T23:59:59.999Z", partitions=8
+        )
+        assert [action async for action in scan] == []
+
+
 # --- one event loop ---------------------------------------------------------------------
 
 ONE_LOOP = r"belongs to the event loop of its first request .*one client per event loop"

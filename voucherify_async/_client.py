@@ -108,8 +108,9 @@ def split_range(
         )
     span_ms = (stop - start) // timedelta(milliseconds=1)
     step = max(1, -(-span_ms // partitions))
-    edges = [start + timedelta(milliseconds=step * i) for i in range(partitions)]
-    bounds = [edge for edge in edges if edge < stop] + [stop]
+    offsets = (timedelta(milliseconds=step * i) for i in range(partitions))
+    # Offsets, not edges, are compared: an edge past the stop may be past year 9999 too.
+    bounds = [start + offset for offset in offsets if offset < stop - start] + [stop]
     windows = list(itertools.pairwise(bounds))
     return windows[::-1]
 
