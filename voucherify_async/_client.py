@@ -219,15 +219,15 @@ class VoucherifyClient:
     (which also bounds a whole call: ``max_time``), and ``max_retries``, when given,
     replaces its ``max_retries``. ``max_response_size`` (bytes, default 32 MiB)
     bounds each body, counted after decompression: a larger one is not read further
-    and raises :class:`ResponseTooLargeError`, not retried.
+    and raises ``ResponseTooLargeError``, not retried.
 
     Without ``base_url`` and ``cluster``, the environment variables
     ``VOUCHERIFY_API_URL`` or ``VOUCHERIFY_CLUSTER`` name the host, as on the
     command line (an empty variable counts as unset).
 
     A client belongs to the event loop of its first request (as its aiohttp session
-    does): from any other loop it raises :class:`RuntimeError` at once. The session
-    it creates is closed by :meth:`close`, or at the latest when that loop is shut
+    does): from any other loop it raises ``RuntimeError`` at once. The session
+    it creates is closed by ``close()``, or at the latest when that loop is shut
     down by ``asyncio.run``.
 
     Raises:
@@ -315,8 +315,8 @@ class VoucherifyClient:
     async def close(self) -> None:
         """Close the session the client created (never one you passed in). Idempotent.
 
-        A closed client refuses new requests with :class:`ClientClosedError` (a
-        :class:`RuntimeError`); a request in flight, or waiting to retry, ends with it.
+        A closed client refuses new requests with ``ClientClosedError`` (a
+        ``RuntimeError``); a request in flight, or waiting to retry, ends with it.
 
         Raises:
             RuntimeError: called from another event loop than the client's while

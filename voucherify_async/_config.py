@@ -49,7 +49,7 @@ class Timeout:
     ``total`` bounds the whole attempt (connect, send, wait, read the body);
     ``connect`` bounds getting a connection. Retries get a fresh budget each; the
     whole call, retries and waits included, is bounded by
-    :attr:`RetryPolicy.max_time` (120 s by default). For a web handler that must
+    ``RetryPolicy.max_time`` (120 s by default). For a web handler that must
     answer quickly, lower ``total`` and ``max_retries``::
 
         client = VoucherifyClient(timeout=Timeout(total=5, connect=2), max_retries=1)
@@ -77,7 +77,7 @@ class RetryPolicy:
     more than the time left, and a wait that would end past ``max_time`` is not
     started: the last error is raised at once (``RequestTimeoutError`` when the
     time ran out during an attempt). This is stamina's ``timeout``; the default is
-    four attempts of the default 30 s :class:`Timeout`, so that it only cuts calls
+    four attempts of the default 30 s ``Timeout``, so that it only cuts calls
     that are failing anyway::
 
         client = VoucherifyClient(retry=RetryPolicy(max_retries=5, max_wait=10))
