@@ -18,6 +18,7 @@ import itertools
 import logging
 import math
 import os
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -173,9 +174,10 @@ async def _send_once(
             )
     except TimeoutError as exc:
         raise RequestTimeoutError("no answer in time", method="GET", url=shown) from exc
-    except aiohttp.ClientConnectorCertificateError as exc:
+    except (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError) as exc:
+        reason = getattr(exc, "certificate_error", exc)
         raise CertificateError(
-            f"the server's TLS certificate was refused: {shorten(str(exc.certificate_error))}",
+            f"the server's TLS certificate was refused: {shorten(str(reason))}",
             method="GET",
             url=shown,
         ) from exc
