@@ -313,3 +313,29 @@ def test_config_objects_compare_and_hash_by_value() -> None:
         assert left == right
         assert hash(left) == hash(right)
     assert RetryPolicy(max_retries=2) != RetryPolicy(max_retries=3)
+
+
+def test_decide_gives_up_when_the_wait_would_end_past_max_time() -> None:
+    policy = RetryPolicy(max_wait=60, backoff_initial=1.0, backoff_max=1.0)
+    assert policy.decide(0, status=503, retry_after=5, time_left=6) == 5
+    assert policy.decide(0, status=503, retry_after=5, time_left=5) is None
+    assert policy.decide(0, status=None, time_left=2, rand=lambda: 1.0) == 1.0
+    assert policy.decide(0, status=None, time_left=0.5, rand=lambda: 1.0) is None
+    assert policy.decide(0, status=None, time_left=None, rand=lambda: 1.0) == 1.0
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_decide_honours_retry_after_on_every_retryable_status(status: int) -> None:
+    policy = RetryPolicy(max_wait=10)
+    assert policy.decide(0, status=status, retry_after=7) == 7
+    assert policy.decide(0, status=status, retry_after=11) is None
+
+
+def test_max_time_is_a_positive_number_of_seconds_or_none() -> None:
+    assert RetryPolicy().max_time == 120.0
+    assert RetryPolicy(max_time=None).max_time is None
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="max_time"):
+            RetryPolicy(max_time=bad)
+    with pytest.raises(TypeError, match="max_time"):
+        RetryPolicy(max_time="5")  # type: ignore[arg-type]

@@ -627,3 +627,82 @@ def test_newest_item_never_names_an_action_older_than_another(moments: list[date
         assert datetime.fromisoformat(stamps[0]) == newest
     elif all(len(stamp) == 24 for stamp in stamps):
         assert max(stamps) != stamps[0]
+
+
+# --- error answers: bounded text, the whole body kept, the server's wait ----------------
+
+NOW = 1_700_000_000.0
+
+
+def test_error_text_is_cut_to_the_limit_and_the_body_kept_whole() -> None:
+    from voucherify_async._decode import TEXT_LIMIT, error_from_response
+
+    body = dumps({"code": 400, "key": "k" * 10_000, "message": "m" * 10_000, "details": "d" * 10})
+    error = error_from_response(answer(body, status=400), now=NOW)
+    assert error.message.startswith("m" * TEXT_LIMIT)
+    assert "(9500 more characters)" in error.message
+    assert error.key is not None
+    assert len(error.key) < TEXT_LIMIT + 50
+    assert error.body == body
+    assert len(str(error)) < 3 * TEXT_LIMIT + 300
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"error": "quota exceeded for edge-7"}, {"message": 42, "hint": "quota exceeded for edge-7"}],
+)
+def test_a_json_error_body_in_another_shape_quotes_its_start(payload: Any) -> None:
+    from voucherify_async._decode import error_from_response
+
+    error = error_from_response(answer(dumps(payload), status=500), now=NOW)
+    assert "quota exceeded for edge-7" in str(error)
+    assert "no message" not in str(error)
+
+
+def test_an_invalid_2xx_body_keeps_the_whole_body() -> None:
+    body = b"<html>" + b"x" * 10_000
+    with pytest.raises(InvalidResponseError) as raised:
+        parse_json(answer(body))
+    assert raised.value.body == body
+    assert len(str(raised.value)) < 1000
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (503, {"Retry-After": "7"}, 7.0),
+        (500, {"Retry-After": "Tue, 14 Nov 2023 22:13:30 GMT"}, 10.0),
+        (503, {"X-Rate-Limit-Retry": str(NOW + 30)}, None),  # a window's reset, not a wait
+        (429, {"X-Rate-Limit-Retry": str(NOW + 30)}, 30.0),
+        (429, {"X-Rate-Limit-Retry": str(int((NOW + 30) * 1000))}, 30.0),
+        (429, {"X-Rate-Limit-Retry": "30"}, 30.0),
+        (429, {"Retry-After": "2", "X-Rate-Limit-Retry": "30"}, 2.0),
+        (408, {}, None),
+    ],
+)
+def test_server_wait_is_retry_after_on_any_status_and_the_reset_on_a_429(
+    status: int, headers: dict[str, str], expected: float | None
+) -> None:
+    from voucherify_async._decode import server_wait
+
+    assert server_wait(answer(b"", status=status, headers=headers), now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (str(NOW + 12), 12.0),  # epoch seconds
+        (str(int((NOW + 12) * 1000)), 12.0),  # epoch milliseconds
+        ("12", 12.0),  # seconds from now
+        (str(NOW - 5), 0.0),  # already past
+        ("-3", 0.0),
+        ("nan", None),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_a_reset_is_read_liberally(value: str | None, expected: float | None) -> None:
+    from voucherify_async._decode import reset_delay
+
+    result = reset_delay(value, now=NOW)
+    assert result == (pytest.approx(expected) if expected is not None else None)

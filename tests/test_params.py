@@ -19,7 +19,7 @@ from voucherify_async._params import (
     check_action_id,
     check_limit,
     format_end_date,
-    parse_end_date,
+    parse_moment,
     truncate_to_ms,
 )
 
@@ -63,7 +63,7 @@ def test_check_limit_names_the_argument_in_its_messages() -> None:
         check_limit("1", name="page_size")
 
 
-# --- parse_end_date: accepted values ------------------------------------------------
+# --- parse_moment: accepted values ------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -131,15 +131,15 @@ def test_check_limit_names_the_argument_in_its_messages() -> None:
         ),
     ],
 )
-def test_parse_end_date_returns_aware_utc(value: object, expected: datetime) -> None:
+def test_parse_moment_returns_aware_utc(value: object, expected: datetime) -> None:
     """Accepted values become the same instant as an aware datetime in UTC."""
-    parsed = parse_end_date(value)
+    parsed = parse_moment(value)
     assert parsed == expected
     assert parsed.tzinfo is UTC
     assert parsed.utcoffset() == timedelta(0)
 
 
-# --- parse_end_date: refused values -------------------------------------------------
+# --- parse_moment: refused values -------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -154,26 +154,60 @@ def test_parse_end_date_returns_aware_utc(value: object, expected: datetime) -> 
         pytest.param("2016-11-16T25:00:00Z", "'2016-11-16T25:00:00Z'", id="hour-25"),
     ],
 )
-def test_parse_end_date_refuses_with_value_error_naming_the_value(
+def test_parse_moment_refuses_with_value_error_naming_the_value(
     value: object, named_as: str
 ) -> None:
     """A naive datetime or a string that is not an aware ISO-8601 value is a ValueError
     whose message quotes the value."""
     with pytest.raises(ValueError, match=re.escape(named_as)):
-        parse_end_date(value)
+        parse_moment(value)
 
 
 @pytest.mark.parametrize("value", [1_662_378_017, 1_662_378_017.098, True, None, b"2016-11-16"])
-def test_parse_end_date_refuses_other_types_with_type_error(value: object) -> None:
+def test_parse_moment_refuses_other_types_with_type_error(value: object) -> None:
     """An int (epoch), float, bool, None or bytes is a TypeError naming the type."""
     with pytest.raises(TypeError, match=rf"not {type(value).__name__}$"):
-        parse_end_date(value)
+        parse_moment(value)
 
 
-def test_parse_end_date_value_error_is_not_chained_to_the_parser() -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:00:00-05:00",
+        "9999-12-31T23:59:59.999500Z",
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+        datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))),
+        datetime.max.replace(tzinfo=UTC),
+    ],
+)
+@pytest.mark.parametrize("name", ["end_date", "since"])
+def test_parse_moment_refuses_moments_past_the_edges_with_value_error(
+    value: object, name: str
+) -> None:
+    """Outside 0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z once in UTC (or
+    where rounding up to the millisecond would leave it): a ValueError naming the
+    argument, never an OverflowError."""
+    with pytest.raises(ValueError, match=rf"^{name} .* outside"):
+        parse_moment(value, name=name)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0001-01-01T00:00:00Z", datetime.min.replace(tzinfo=UTC)),
+        ("9999-12-31T23:59:59.999Z", datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+        (date(9999, 12, 31), datetime(9999, 12, 31, tzinfo=UTC)),
+    ],
+)
+def test_parse_moment_accepts_the_edges_themselves(value: object, expected: datetime) -> None:
+    assert parse_moment(value) == expected
+
+
+def test_parse_moment_value_error_is_not_chained_to_the_parser() -> None:
     """The parser's own ValueError is replaced (``from None``), not shown as a second traceback."""
     with pytest.raises(ValueError, match="'nope'") as info:
-        parse_end_date("nope")
+        parse_moment("nope")
     assert info.value.__cause__ is None
     assert info.value.__suppress_context__
 
@@ -347,10 +381,10 @@ _offsets = st.timedeltas(
 @example(datetime(2022, 9, 5, 11, 40, 17, 98_765, tzinfo=UTC))
 @example(datetime(2022, 9, 5, 1, 30, 0, 999_999, tzinfo=PLUS_2))
 @example(datetime(999, 1, 2, 3, 4, 5, 6_000, tzinfo=UTC))
-def test_format_then_parse_end_date_is_the_utc_moment_truncated_to_ms(moment: datetime) -> None:
+def test_format_then_parse_moment_is_the_utc_moment_truncated_to_ms(moment: datetime) -> None:
     """For any aware datetime, what is sent parses back to the same instant, in UTC,
     truncated to the millisecond."""
-    assert parse_end_date(format_end_date(moment)) == truncate_to_ms(moment.astimezone(UTC))
+    assert parse_moment(format_end_date(moment)) == truncate_to_ms(moment.astimezone(UTC))
 
 
 _ID_ALPHABET = "azAZ09_-"

@@ -62,6 +62,45 @@ def test_header_values_with_control_characters_are_refused_without_echoing_them(
 
 
 @pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("s3cr3t\x85x", "control character"),  # NEL: a line break to some parsers
+        ("s3cr3t\u2028x", "control character"),  # LINE SEPARATOR
+        ("s3cr3t\u2029x", "control character"),
+        ("s3cr3t\u00a0x", "control character"),  # no-break space: not printable
+        ("s3cr3t\u20acx", "control character"),  # the euro sign: not Latin-1
+        ("s3cr3t\tx", "control character"),
+        (" s3cr3t", "whitespace"),
+        ("s3cr3t ", "whitespace"),
+        ("\ts3cr3t", "whitespace"),
+        ("s3cr3t\u3000", "whitespace"),
+    ],
+)
+@pytest.mark.parametrize("field", ["app_id", "app_token", "oauth_token"])
+def test_a_credential_not_sendable_verbatim_is_refused_naming_the_argument(
+    field: str, bad: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp would strip the spaces silently, or send what a proxy splits: refused
+    at construction instead, naming the argument and never echoing the value."""
+    monkeypatch.delenv("VOUCHERIFY_APP_ID", raising=False)
+    monkeypatch.delenv("VOUCHERIFY_APP_TOKEN", raising=False)
+    kwargs: dict[str, Any] = (
+        {"oauth_token": bad}
+        if field == "oauth_token"
+        else {"app_id": "id", "app_token": "tok"} | {field: bad}
+    )
+    with pytest.raises(ValueError, match=why) as raised:
+        VoucherifyClient(**kwargs)
+    assert str(raised.value).startswith(field)
+    assert "s3cr3t" not in str(raised.value)
+
+
+@pytest.mark.parametrize("good", ["clé-ÿ¡§", "a b", "~!@#$%^&*()_+{}|:<>?"])
+def test_printable_latin_1_credentials_are_accepted(good: str) -> None:
+    assert "auth=app keys" in repr(VoucherifyClient(good, good))
+
+
+@pytest.mark.parametrize(
     "kwargs",
     [
         {},

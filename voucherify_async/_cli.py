@@ -51,7 +51,7 @@ from ._client import VoucherifyClient
 from ._config import RateLimit, Timeout
 from ._exceptions import VoucherifyError
 from ._models import AsyncActionDetails
-from ._params import MAX_LIMIT, check_action_id, parse_end_date
+from ._params import MAX_LIMIT, check_action_id, parse_moment
 from ._version import __version__
 from ._wire import resolve_connection
 
@@ -184,14 +184,14 @@ def _positive_seconds(text: str) -> float:
 
 def _end_date(text: str) -> datetime:
     try:
-        return parse_end_date(text)
+        return parse_moment(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _since(text: str) -> datetime:
     try:
-        return parse_end_date(text, name="since")
+        return parse_moment(text, name="since")
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

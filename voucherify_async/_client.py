@@ -1,21 +1,26 @@
 """``VoucherifyClient``: the aiohttp session wrapper, and the only module that does I/O.
 
-It checks arguments, sends GET requests with the credentials, retries what can be
-retried, and hands each answer to ``_decode``. Pagination decisions are the
-cursor's (``_cursor``); this module only carries them.
+It keeps the session's life, sends each GET through one small adapter
+(:func:`_send_once`: aiohttp in, a :class:`RawResponse` out, aiohttp's errors
+translated to :class:`VoucherifyError` there), runs the retry loop, and offers the
+public methods. Everything that needs no socket is pure and lives elsewhere: the
+connection and headers in ``_wire``, arguments in ``_params``, what an answer means
+in ``_decode``, retry decisions in ``_config``, the rate limit in ``_ratelimit``,
+pagination in ``_cursor``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import inspect
 import itertools
 import logging
 import math
 import os
+import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -32,13 +37,17 @@ from ._decode import (
     decode_details,
     decode_page,
     error_from_response,
+    server_wait,
+    shorten,
+    summary,
 )
 from ._exceptions import (
+    CertificateError,
     ClientClosedError,
     RateLimitError,
     RequestTimeoutError,
+    ResponseTooLargeError,
     TransportError,
-    VoucherifyAPIError,
     VoucherifyError,
     WaitTimeoutError,
 )
@@ -47,25 +56,25 @@ from ._params import (
     MAX_LIMIT,
     check_action_id,
     check_limit,
+    check_size,
     format_end_date,
-    parse_end_date,
+    parse_moment,
     truncate_to_ms,
 )
 from ._ratelimit import RateGate
 from ._scan import AsyncActionScan
 from ._stream import AsyncActionStream
 from ._token import decode_token, parameters_digest
-from ._wire import CHANNEL, LIST_PATH, resolve_connection, user_agent
+from ._wire import LIST_PATH, request_headers, resolve_connection
 
-__all__ = ["CHANNEL", "USER_AGENT", "VoucherifyClient", "split_range"]
+__all__ = ["VoucherifyClient", "split_range"]
 
 logger = logging.getLogger("voucherify_async")
 
-USER_AGENT = user_agent(aiohttp.__version__)
-"""The ``User-Agent`` every request sends."""
+DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
+"""The default ``max_response_size``: 32 MiB, counted after decompression."""
 
-_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT, "X-Voucherify-Channel": CHANNEL}
-
+_READ_CHUNK = 64 * 1024
 _FINISHED = frozenset({AsyncActionStatus.DONE, AsyncActionStatus.FAILED})
 _MAX_PARTITIONS = 64
 _MAX_PREFETCH = 16
@@ -100,15 +109,98 @@ def split_range(
         )
     span_ms = (stop - start) // timedelta(milliseconds=1)
     step = max(1, -(-span_ms // partitions))
-    edges = [start + timedelta(milliseconds=step * i) for i in range(partitions)]
-    bounds = [edge for edge in edges if edge < stop] + [stop]
+    offsets = (timedelta(milliseconds=step * i) for i in range(partitions))
+    # Offsets, not edges, are compared: an edge past the stop may be past year 9999 too.
+    bounds = [start + offset for offset in offsets if offset < stop - start] + [stop]
     windows = list(itertools.pairwise(bounds))
     return windows[::-1]
 
 
-@functools.lru_cache(maxsize=32)
-def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
+async def _read_body(answer: aiohttp.ClientResponse, max_size: int, url: str) -> bytes:
+    """The whole body (decompressed by aiohttp, read a chunk at a time), or
+    :class:`ResponseTooLargeError` as soon as it passes ``max_size`` bytes: reading
+    stops there and the connection is closed, so that no more of it arrives."""
+    declared = answer.content_length
+    if declared is not None and declared > max_size and not answer.headers.get("Content-Encoding"):
+        size_seen = declared
+    else:
+        chunks: list[bytes] = []
+        size_seen = 0
+        async for chunk in answer.content.iter_chunked(_READ_CHUNK):
+            size_seen += len(chunk)
+            if size_seen > max_size:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+        del chunks
+    answer.close()
+    raise ResponseTooLargeError(
+        f"the body is larger than max_response_size ({max_size} bytes, counted after "
+        f"decompression; {size_seen} bytes seen): reading stopped, the connection was closed",
+        status=answer.status,
+        request_id=shorten(answer.headers.get("X-Request-Id") or "", 100) or None,
+        method="GET",
+        url=url,
+    )
+
+
+async def _send_once(
+    session: aiohttp.ClientSession,
+    url: URL,
+    *,
+    shown: str,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109  # aiohttp's own, per attempt
+    max_size: int,
+) -> RawResponse:
+    """Send one GET and return what came back, whatever its status: the only place
+    that touches aiohttp.
+
+    Raises:
+        RequestTimeoutError: no complete answer within ``timeout`` (the message is
+            the caller's to complete).
+        CertificateError: the server's TLS certificate was refused.
+        TransportError: any other failure to connect, send or read.
+        ResponseTooLargeError: the body passed ``max_size`` bytes.
+    """
+    try:
+        async with session.get(
+            url, headers=headers, allow_redirects=False, timeout=timeout
+        ) as answer:
+            body = await _read_body(answer, max_size, shown)
+            return RawResponse(
+                status=answer.status, headers=answer.headers, body=body, method="GET", url=shown
+            )
+    except TimeoutError as exc:
+        raise RequestTimeoutError("no answer in time", method="GET", url=shown) from exc
+    except (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError) as exc:
+        reason = getattr(exc, "certificate_error", exc)
+        raise CertificateError(
+            f"the server's TLS certificate was refused: {shorten(str(reason))}",
+            method="GET",
+            url=shown,
+        ) from exc
+    except aiohttp.ClientError as exc:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise TransportError(shorten(text), method="GET", url=shown) from exc
+
+
+async def _close_when_the_loop_shuts_down(
+    session: aiohttp.ClientSession,
+) -> AsyncGenerator[None, None]:
+    """Started once in the event loop that owns ``session``: ``asyncio.run`` (and any
+    ``asyncio.Runner``) closes every unfinished async generator before it closes its
+    loop, so this ``finally`` closes the session even when the client never was."""
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+def _time_left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` on the running loop's clock (``None``: no deadline)."""
+    return None if deadline is None else deadline - asyncio.get_running_loop().time()
 
 
 class VoucherifyClient:
@@ -125,13 +217,27 @@ class VoucherifyClient:
     loopback only, for the fake server). ``session`` is an ``aiohttp.ClientSession``
     you own: it is used and never closed; without it the client creates its own,
     inside the running event loop, at the first request. ``timeout`` is a
-    :class:`Timeout` or seconds for each attempt; ``retry`` a :class:`RetryPolicy`,
-    and ``max_retries``, when given, replaces its ``max_retries``.
+    :class:`Timeout` or seconds for each attempt; ``retry`` a :class:`RetryPolicy`
+    (which also bounds a whole call: ``max_time``), and ``max_retries``, when given,
+    replaces its ``max_retries``. ``max_response_size`` (bytes, default 32 MiB)
+    bounds each body, counted after decompression: a larger one is not read further
+    and raises ``ResponseTooLargeError``, not retried.
+
+    Without ``base_url`` and ``cluster``, the environment variables
+    ``VOUCHERIFY_API_URL`` or ``VOUCHERIFY_CLUSTER`` name the host, as on the
+    command line (an empty variable counts as unset).
+
+    A client belongs to the event loop of its first request (as its aiohttp session
+    does): from any other loop it raises ``RuntimeError`` at once. The session
+    it creates is closed by ``close()``, or at the latest when that loop is shut
+    down by ``asyncio.run``.
 
     Raises:
         TypeError, ValueError: a wrong argument; nothing is sent. That includes no
-            credentials at all, both kinds at once, a credential with CR/LF, and a
-            plain-http ``base_url`` to a host that is not loopback.
+            credentials at all, both kinds at once, a credential that cannot be sent
+            verbatim (a control character, NEL, U+2028, leading or trailing space:
+            the message names the argument and never echoes it), and a plain-http
+            ``base_url`` to a host that is not loopback.
     """
 
     def __init__(
@@ -148,6 +254,7 @@ class VoucherifyClient:
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         connection = resolve_connection(
             app_id=app_id,
@@ -158,7 +265,7 @@ class VoucherifyClient:
             environ=os.environ,
         )
         self._connection = connection
-        self._headers = {**_HEADERS, **connection.auth_headers}
+        self._headers = request_headers(connection, aiohttp.__version__)
         self._auth_kind = connection.auth_kind
         self.base_url = connection.base_url
         """The API's root URL (no trailing slash); paths like ``/v1/async-actions`` go after it."""
@@ -181,9 +288,16 @@ class VoucherifyClient:
         self._trace_configs = list(trace_configs) if trace_configs is not None else None
         self._session = session
         self._owns_session = session is None
+        self.max_response_size = check_size(max_response_size, name="max_response_size")
+        """The largest body read, in bytes after decompression."""
         self._closed = False
+        self._closing = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session_closer: AsyncGenerator[None, None] | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
-        self._client_timeout = _client_timeout(self.timeout)
+        self._client_timeout = aiohttp.ClientTimeout(
+            total=self.timeout.total, sock_connect=self.timeout.connect
+        )
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
@@ -203,16 +317,60 @@ class VoucherifyClient:
     async def close(self) -> None:
         """Close the session the client created (never one you passed in). Idempotent.
 
-        A closed client refuses new requests with :class:`RuntimeError`.
+        A closed client refuses new requests with ``ClientClosedError`` (a
+        ``RuntimeError``); a request in flight, or waiting to retry, ends with it.
+
+        Raises:
+            RuntimeError: called from another event loop than the client's while
+                that loop still runs (close it there).
         """
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            if not self._loop.is_closed():
+                raise RuntimeError(self._other_loop_message())
+            self._closed = True  # its session was closed when its loop shut down
+            self._session = None
+            return
         self._closed = True
+        self._closing.set()
         for task in list(self._in_flight):  # pages prefetched for streams left unfinished
             task.cancel()
         if self._in_flight:
             await asyncio.wait(self._in_flight)
         session, self._session = self._session, None
-        if session is not None and self._owns_session:
+        closer, self._session_closer = self._session_closer, None
+        if closer is not None:
+            await closer.aclose()  # closes the session
+        elif session is not None and self._owns_session:
             await session.close()
+
+    def _other_loop_message(self) -> str:
+        assert self._loop is not None
+        state = "closed" if self._loop.is_closed() else "still running, in another thread or task"
+        return (
+            f"this VoucherifyClient belongs to the event loop of its first request ({state}), "
+            "and cannot be used from another one (neither can its aiohttp session): "
+            "create one client per event loop"
+        )
+
+    def _check_loop(self) -> None:
+        """Bind the client to the running loop at its first request; refuse any other.
+
+        Raises:
+            ClientClosedError: the client is closed.
+            RuntimeError: the running loop is not the client's.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is None and not self._closed:
+            self._loop = loop
+        elif self._loop is not None and self._loop is not loop:
+            if self._closed:
+                raise ClientClosedError(
+                    "this VoucherifyClient is closed (and belongs to another event loop); "
+                    "create a new one in this loop"
+                )
+            raise RuntimeError(self._other_loop_message())
+        if self._closed:
+            raise ClientClosedError("this VoucherifyClient is closed; create a new one")
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -225,97 +383,174 @@ class VoucherifyClient:
             )
         return self._session
 
+    async def _open_session(self) -> aiohttp.ClientSession:
+        session = self._get_session()
+        if self._owns_session and self._session_closer is None:
+            self._session_closer = _close_when_the_loop_shuts_down(session)
+            await anext(self._session_closer)
+        return session
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the client is closed meanwhile."""
+        if seconds <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+
+    @staticmethod
+    def _closed_error() -> ClientClosedError:
+        return ClientClosedError(
+            "the VoucherifyClient was closed while this request was in flight or waiting"
+        )
+
     async def _get(self, path: str, params: Mapping[str, str] | None = None) -> RawResponse:
-        """Send one GET (retrying per the policy) and return a 2xx answer.
+        """Send one GET (retrying per the policy, within its ``max_time``) and return a
+        2xx answer.
 
         Raises:
             VoucherifyAPIError: a non-2xx answer, after retries where they apply.
-            TransportError: no answer, after retries.
+            TransportError: no answer, after retries; ``CertificateError`` at once.
+            RequestTimeoutError: no answer within ``Timeout.total``, or ``max_time`` ran out.
+            InvalidResponseError: ``ResponseTooLargeError``, at once.
+            ClientClosedError: the client is closed, or was closed meanwhile.
+            RuntimeError: called from another event loop than the client's.
         """
+        self._check_loop()
+        loop = asyncio.get_running_loop()
+        deadline = None if self.retry.max_time is None else loop.time() + self.retry.max_time
         url = self._connection.url(path, params)
-        shown = str(url)
         attempt = 0
+        last: VoucherifyError | None = None
         while True:
-            session = self._get_session()
-            pause = self._rate_limit_wait(path)
-            if pause > 0:
-                logger.debug("waiting %.2f s for the rate limit before GET %s", pause, path)
-                await asyncio.sleep(pause)
-            failure: VoucherifyError
-            try:
-                async with session.get(
-                    url,
-                    headers=self._headers,
-                    allow_redirects=False,
-                    timeout=self._client_timeout,
-                ) as answer:
-                    self._gate.observe(answer.status, answer.headers, wall=time.time())
-                    body = await answer.read()
-                    response = RawResponse(
-                        status=answer.status,
-                        headers=answer.headers,
-                        body=body,
-                        method="GET",
-                        url=shown,
-                    )
-            except TimeoutError as exc:
-                failure = RequestTimeoutError(
-                    f"no answer within the timeout ({self.timeout.total} s total)",
-                    method="GET",
-                    url=shown,
-                )
-                failure.__cause__ = exc
-            except aiohttp.ClientError as exc:
-                failure = TransportError(
-                    f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                    method="GET",
-                    url=shown,
-                )
-                failure.__cause__ = exc
-            else:
-                if 200 <= response.status < 300:
-                    return response
-                failure = error_from_response(response)
+            session = await self._open_session()
+            await self._wait_for_the_rate_limit(path, deadline, last)
+            outcome = await self._attempt(session, url, attempt, deadline)
+            if isinstance(outcome, RawResponse):
+                return outcome
+            failure, status, wanted = outcome
+            last = failure
             wait = self.retry.decide(
-                attempt,
-                status=failure.status if isinstance(failure, VoucherifyAPIError) else None,
-                retry_after=getattr(failure, "retry_after", None),
+                attempt, status=status, retry_after=wanted, time_left=_time_left(deadline)
             )
             if wait is None:
                 raise failure
             attempt += 1
             logger.warning(
-                "retrying GET %s in %.2f s (retry %d of %d) after: %s",
+                "retrying GET %s in %.2f s (retry %d of %d) after %s",
                 path,
                 wait,
                 attempt,
                 self.retry.max_retries,
-                failure,
+                summary(failure),
                 extra={"request_id": failure.request_id, "attempt": attempt, "wait": wait},
             )
-            await asyncio.sleep(wait)
+            await self._pause(wait)
+            if self._closed:
+                raise self._closed_error() from failure
 
-    def _rate_limit_wait(self, path: str) -> float:
+    async def _attempt(
+        self, session: aiohttp.ClientSession, url: URL, attempt: int, deadline: float | None
+    ) -> RawResponse | tuple[VoucherifyError, int | None, float | None]:
+        """One attempt: a 2xx answer, or the failure to weigh for a retry with its
+        status (``None``: no answer) and the wait the server asked for.
+
+        Raises:
+            VoucherifyError: a failure no retry can mend (a refused certificate, a
+                body too large, ``max_time`` run out, the client closed meanwhile).
+        """
+        timeout, cut = self._attempt_timeout(_time_left(deadline))
+        try:
+            response = await _send_once(
+                session,
+                url,
+                shown=str(url),
+                headers=self._headers,
+                timeout=timeout,
+                max_size=self.max_response_size,
+            )
+        except (TransportError, ResponseTooLargeError) as error:
+            if self._closed:
+                raise self._closed_error() from error.__cause__
+            if isinstance(error, RequestTimeoutError):
+                error.message = (
+                    f"the call's max_time ({self.retry.max_time:g} s) ran out during attempt "
+                    f"{attempt + 1}"
+                    if cut
+                    else f"no answer within the timeout ({self.timeout.total} s total)"
+                )
+                error.args = (error.message,)
+                if cut:
+                    raise  # the time is up
+            if isinstance(error, CertificateError | ResponseTooLargeError):
+                raise  # another attempt cannot succeed
+            return error, None, None
+        self._gate.observe(
+            response.status, response.headers, wall=time.time(), max_wait=self.retry.max_wait
+        )
+        if 200 <= response.status < 300:
+            return response
+        return error_from_response(response), response.status, server_wait(response)
+
+    async def _wait_for_the_rate_limit(
+        self, path: str, deadline: float | None, last: VoucherifyError | None
+    ) -> None:
+        """Wait as long as the rate limit asks before the next attempt.
+
+        Raises:
+            RateLimitError, VoucherifyError: see :meth:`_rate_limit_wait`.
+            ClientClosedError: the client was closed meanwhile.
+        """
+        pause = self._rate_limit_wait(path, _time_left(deadline), last)
+        if pause > 0:
+            logger.debug("waiting %.2f s for the rate limit before GET %s", pause, path)
+            await self._pause(pause)
+            if self._closed:
+                raise self._closed_error() from last
+
+    def _attempt_timeout(self, time_left: float | None) -> tuple[aiohttp.ClientTimeout, bool]:
+        """The next attempt's aiohttp timeout, and whether ``max_time`` cut it short."""
+        total = self.timeout.total
+        if time_left is None or (total is not None and total <= time_left):
+            return self._client_timeout, False
+        return aiohttp.ClientTimeout(
+            total=max(time_left, 0.001), sock_connect=self.timeout.connect
+        ), True
+
+    def _rate_limit_wait(
+        self, path: str, time_left: float | None, last: VoucherifyError | None
+    ) -> float:
         """Seconds to wait before the next request, as the API's rate-limit headers and
         the client's pacing require (0: send now).
 
         Raises:
             RateLimitError: the API said no request may be sent for longer than
                 ``retry.max_wait``; nothing is sent.
+            VoucherifyError: the wait would end past ``max_time``: the last error, or
+                a ``RequestTimeoutError``; nothing is sent.
         """
         wall = time.time()
-        blocked = self._gate.blocked_until
-        if blocked is not None and blocked - wall > self.retry.max_wait:
-            wait = blocked - wall
+        blocked = self._gate.blocked_for(wall=wall)
+        if blocked > self.retry.max_wait:
             raise RateLimitError(
-                f"the API's rate limit is used up for {wait:.1f} s more, longer than "
+                f"the API's rate limit is used up for {blocked:.1f} s more, longer than "
                 f"max_wait ({self.retry.max_wait:g} s); nothing was sent",
-                retry_after=wait,
+                retry_after=blocked,
                 status=429,
                 method="GET",
                 url=str(self.base_url) + path,
             )
-        return self._gate.reserve(monotonic=time.monotonic(), wall=wall)
+        pause = self._gate.reserve(monotonic=time.monotonic(), wall=wall)
+        if time_left is not None and pause > 0 and pause >= time_left:
+            if last is not None:
+                raise last
+            raise RequestTimeoutError(
+                f"the rate limit asks to wait {pause:.2f} s, past the call's max_time "
+                f"({self.retry.max_time:g} s); nothing was sent",
+                method="GET",
+                url=str(self.base_url) + path,
+            )
+        return pause
 
     async def list_async_actions(
         self, limit: int | None = None, end_date: Any = None
@@ -336,7 +571,7 @@ class VoucherifyClient:
         if limit is not None:
             params["limit"] = str(check_limit(limit))
         if end_date is not None:
-            params["end_date"] = format_end_date(truncate_to_ms(parse_end_date(end_date)))
+            params["end_date"] = format_end_date(truncate_to_ms(parse_moment(end_date)))
         response = await self._get(LIST_PATH, params)
         return decode_page(response, limit=limit)
 
@@ -375,8 +610,8 @@ class VoucherifyClient:
             TypeError, ValueError: a bad argument, or a cursor token that is damaged
                 or belongs to other parameters, at once; nothing is sent.
         """
-        stop = parse_end_date(end_date) if end_date is not None else None
-        start = parse_end_date(since, name="since") if since is not None else None
+        stop = parse_moment(end_date) if end_date is not None else None
+        start = parse_moment(since, name="since") if since is not None else None
         if isinstance(prefetch, bool) or not isinstance(prefetch, int):
             raise TypeError(f"prefetch must be an int, not {type(prefetch).__name__}")
         if not 0 <= prefetch <= _MAX_PREFETCH:
@@ -420,8 +655,8 @@ class VoucherifyClient:
             TypeError, ValueError: a bad argument (``partitions`` not an int in
                 1..64, ``since`` not before ``end_date``), at once; nothing is sent.
         """
-        start = parse_end_date(since, name="since")
-        stop = parse_end_date(end_date) if end_date is not None else datetime.now(UTC)
+        start = parse_moment(since, name="since")
+        stop = parse_moment(end_date) if end_date is not None else datetime.now(UTC)
         check_limit(page_size, name="page_size")
         windows = split_range(start, stop, partitions)
         return AsyncActionScan(

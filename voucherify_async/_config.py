@@ -47,9 +47,10 @@ class Timeout:
     """Time limits for one attempt of a request, in seconds (``None``: no limit).
 
     ``total`` bounds the whole attempt (connect, send, wait, read the body);
-    ``connect`` bounds getting a connection. Retries get a fresh budget each, so a
-    call can take up to about ``(max_retries + 1) * total`` plus the waits between.
-    For a web handler that must answer quickly, lower ``total`` and ``max_retries``::
+    ``connect`` bounds getting a connection. Retries get a fresh budget each; the
+    whole call, retries and waits included, is bounded by
+    ``RetryPolicy.max_time`` (120 s by default). For a web handler that must
+    answer quickly, lower ``total`` and ``max_retries``::
 
         client = VoucherifyClient(timeout=Timeout(total=5, connect=2), max_retries=1)
     """
@@ -69,9 +70,18 @@ class RetryPolicy:
     otherwise exponential backoff with full jitter: a random time between 0 and
     ``min(backoff_max, backoff_initial * 2 ** attempt)``. A wait the server asks for
     that is longer than ``max_wait`` is not waited: the error is raised at once,
-    carrying ``retry_after``, so that the caller decides::
+    carrying ``retry_after``, so that the caller decides.
+
+    ``max_time`` (120 s by default; ``None``: no cap) bounds one whole call: every
+    attempt, every wait before a retry and for the rate limit. An attempt gets no
+    more than the time left, and a wait that would end past ``max_time`` is not
+    started: the last error is raised at once (``RequestTimeoutError`` when the
+    time ran out during an attempt). This is stamina's ``timeout``; the default is
+    four attempts of the default 30 s ``Timeout``, so that it only cuts calls
+    that are failing anyway::
 
         client = VoucherifyClient(retry=RetryPolicy(max_retries=5, max_wait=10))
+        web = VoucherifyClient(retry=RetryPolicy(max_time=5))
         fast_tests = VoucherifyClient(retry=RetryPolicy.instant())
     """
 
@@ -79,6 +89,7 @@ class RetryPolicy:
     backoff_initial: float = attrs.field(default=0.5, validator=_non_negative)
     backoff_max: float = attrs.field(default=8.0, validator=_non_negative)
     max_wait: float = attrs.field(default=60.0, validator=_non_negative)
+    max_time: float | None = attrs.field(default=120.0, validator=_positive_or_none)
     statuses: frozenset[int] = attrs.field(default=RETRYABLE_STATUSES, converter=frozenset)
 
     @classmethod
@@ -99,21 +110,28 @@ class RetryPolicy:
         *,
         status: int | None,
         retry_after: float | None = None,
+        time_left: float | None = None,
         rand: Callable[[], float] = random.random,
     ) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up and raise.
 
         ``attempt`` counts the failed attempts before this one (0 for the first);
         ``status`` is the HTTP status, ``None`` for a connection failure or timeout;
-        ``retry_after`` is the wait the server asked for, if any.
+        ``retry_after`` is the wait the server asked for, if any (honoured on every
+        status in ``statuses``); ``time_left`` the seconds left of ``max_time``
+        (``None``: no cap). A wait that does not end before ``time_left`` gives up.
         """
         if attempt >= self.max_retries:
             return None
         if status is not None and status not in self.statuses:
             return None
         if retry_after is not None:
-            return retry_after if retry_after <= self.max_wait else None
-        return self.backoff(attempt, rand)
+            wait = retry_after if retry_after <= self.max_wait else None
+        else:
+            wait = self.backoff(attempt, rand)
+        if wait is not None and time_left is not None and wait >= time_left:
+            return None
+        return wait
 
 
 def _positive_number(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -31,11 +31,13 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
     VoucherifyAPIError,
+    VoucherifyError,
 )
 from ._models import AsyncAction, AsyncActionDetails, AsyncActionsPage
 
 __all__ = [
     "JSON_BACKEND",
+    "TEXT_LIMIT",
     "ListedPage",
     "PageEntry",
     "PageTail",
@@ -51,8 +53,12 @@ __all__ = [
     "peek_page_tail",
     "read_list",
     "read_page",
+    "reset_delay",
     "retry_after_seconds",
+    "server_wait",
+    "shorten",
     "structure_action",
+    "summary",
 ]
 
 
@@ -72,8 +78,13 @@ JSON_BACKEND, loads = _select_loads()
 
 
 _T = TypeVar("_T")
+_MS_FACTOR = 500.0
+_ONE_DAY = 86_400.0
 _SECONDS = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,6})?")
 _EXCERPT = 200
+TEXT_LIMIT = 500
+"""The most characters of the server's text (a message, a key, details) copied into an
+error message or a log record; the whole body stays on the error as ``body``."""
 
 _FAST = make_converter()
 _DETAILED = make_converter(detailed_validation=True)
@@ -112,13 +123,33 @@ class RawResponse:
 
     @property
     def request_id(self) -> str | None:
-        """The API's request id from the ``X-Request-Id`` header, if sent."""
-        return self.header("X-Request-Id")
+        """The API's request id from the ``X-Request-Id`` header, if sent (cut to 100
+        characters: it goes into messages)."""
+        value = self.header("X-Request-Id")
+        return shorten(value, 100) if value else None
 
     def excerpt(self) -> str:
         """The start of the body as text, for error messages."""
         text = self.body[:_EXCERPT].decode("utf-8", errors="replace")
         return text + ("..." if len(self.body) > _EXCERPT else "")
+
+
+def shorten(text: str, limit: int = TEXT_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def summary(error: VoucherifyError) -> str:
+    """What went wrong, in a few words for a log record: the status and key (or the
+    error's class) and the start of the message; never the details, which often
+    repeat the message."""
+    if isinstance(error, VoucherifyAPIError):
+        head = f"HTTP {error.status} {error.key}" if error.key else f"HTTP {error.status}"
+    else:
+        head = type(error).__name__
+    return f"{head}: {shorten(error.message, 80)}"
 
 
 def parse_json(response: RawResponse) -> Any:
@@ -132,28 +163,30 @@ def parse_json(response: RawResponse) -> Any:
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         content_type = response.header("Content-Type") or "no content type"
         raise InvalidResponseError(
-            f"the body is not JSON ({content_type}): {exc}",
+            shorten(f"the body is not JSON ({shorten(content_type, 100)}): {exc}"),
             status=response.status,
             excerpt=response.excerpt(),
             request_id=response.request_id,
             method=response.method,
             url=response.url,
+            body=response.body,
         ) from exc
 
 
 def _text(body: Mapping[str, Any], key: str) -> str | None:
     value = body.get(key)
-    return value if isinstance(value, str) else None
+    return shorten(value) if isinstance(value, str) else None
 
 
 def error_from_response(response: RawResponse, *, now: float | None = None) -> VoucherifyAPIError:
     """Build the exception for a non-2xx answer, of the class its status calls for.
 
     The API's JSON error body fills ``code``, ``key``, ``message``, ``details``,
-    ``request_id``, ``resource_id`` and ``resource_type``; any other body (a proxy's
-    HTML page) gives a message that quotes its start. A 429 gets ``retry_after``.
-    Redirects are errors too: the client does not follow them, so that the
-    credentials never reach another origin.
+    ``request_id``, ``resource_id`` and ``resource_type``, each cut to
+    :data:`TEXT_LIMIT` characters; any other body (a proxy's HTML page, JSON in
+    another shape) gives a message that quotes its start. The whole body is the
+    error's ``body``. A 429 gets ``retry_after``. Redirects are errors too: the
+    client does not follow them, so that the credentials never reach another origin.
     """
     status = response.status
     body: Any = None
@@ -168,27 +201,28 @@ def error_from_response(response: RawResponse, *, now: float | None = None) -> V
             "resource_id": _text(body, "resource_id"),
             "resource_type": _text(body, "resource_type"),
         }
-        message = _text(body, "message") or "(no message in the error body)"
+        message = _text(body, "message") or (
+            f"the error body is not in the API's shape: {response.excerpt()!r}"
+        )
         request_id = _text(body, "request_id") or response.request_id
     else:
         fields = {}
-        content_type = response.header("Content-Type") or "no content type"
+        content_type = shorten(response.header("Content-Type") or "no content type", 100)
         message = f"the error body is not the API's JSON ({content_type}): {response.excerpt()!r}"
         request_id = response.request_id
     if 300 <= status < 400:
-        location = _without_secrets(response.header("Location"))
+        location = shorten(_without_secrets(response.header("Location")), 200)
         message = f"unexpected redirect to {location}; redirects are not followed"
     common: dict[str, Any] = {
         "status": status,
+        "body": response.body,
         "request_id": request_id,
         "method": response.method,
         "url": response.url,
         **fields,
     }
     if status == 429:
-        return RateLimitError(
-            message, retry_after=retry_after_seconds(response.headers, now=now), **common
-        )
+        return RateLimitError(message, retry_after=server_wait(response, now=now), **common)
     return _ERROR_CLASSES.get(status, ServerError if status >= 500 else VoucherifyAPIError)(
         message, **common
     )
@@ -215,32 +249,66 @@ _ERROR_CLASSES: dict[int, type[VoucherifyAPIError]] = {
 }
 
 
+def reset_delay(value: str | None, *, now: float) -> float | None:
+    """Seconds until a rate-limit reset such as ``X-Rate-Limit-Retry``, read liberally
+    against ``now`` (epoch seconds): epoch milliseconds (500 times ``now`` or more),
+    epoch seconds (from a day before ``now``), else seconds from now. Never negative;
+    ``None`` when it is not a number."""
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    if now > 0 and number >= now * _MS_FACTOR:
+        number = number / 1000.0 - now
+    elif number >= now - _ONE_DAY:
+        number -= now
+    return max(0.0, number)
+
+
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """How long the API asks to wait: ``Retry-After`` (seconds or an HTTP date),
-    else ``X-Rate-Limit-Retry`` (epoch seconds); ``None`` if neither is usable.
+    """How long the ``Retry-After`` header asks to wait (seconds or an HTTP date), else
+    ``X-Rate-Limit-Retry`` (see :func:`reset_delay`); ``None`` if neither is usable.
 
     Never negative. ``now`` is the current epoch time (default: ``time.time()``).
     """
     current = time.time() if now is None else now
+    wait = _retry_after(headers, current)
+    return (
+        wait
+        if wait is not None
+        else reset_delay(header(headers, "X-Rate-Limit-Retry"), now=current)
+    )
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """The ``Retry-After`` header in seconds (RFC 9110: digits, or an HTTP date)."""
     retry_after = header(headers, "Retry-After")
-    if retry_after is not None:
-        text = retry_after.strip()
-        if _SECONDS.fullmatch(text):  # RFC 9110 says digits; a fraction is tolerated
-            return float(text)
-        try:
-            moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            return max(0.0, moment.timestamp() - current)
-    reset = header(headers, "X-Rate-Limit-Retry")
-    if reset is not None:
-        try:
-            reset_at = float(reset.strip())
-        except ValueError:
-            return None
-        return max(0.0, reset_at - current) if math.isfinite(reset_at) else None
-    return None
+    if retry_after is None:
+        return None
+    text = retry_after.strip()
+    if _SECONDS.fullmatch(text):  # RFC 9110 says digits; a fraction is tolerated
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - now)
+
+
+def server_wait(response: RawResponse, *, now: float | None = None) -> float | None:
+    """The wait the server asks for before a retry: ``Retry-After`` on any status, and
+    for a 429 without it ``X-Rate-Limit-Retry`` (which every answer carries, so that
+    on other statuses it only says when the rate-limit window resets)."""
+    current = time.time() if now is None else now
+    if response.status == 429:
+        return retry_after_seconds(response.headers, now=current)
+    return _retry_after(response.headers, current)
 
 
 def _format_structure_error(exc: BaseException, _type: Any) -> str:
@@ -275,10 +343,11 @@ def _explain(payload: Any, model: Any, *, path: str, response: RawResponse) -> N
 
 def _invalid(message: str, field: str, response: RawResponse) -> InvalidResponseError:
     return InvalidResponseError(
-        message,
+        shorten(message),
         status=response.status,
-        field=field,
+        field=shorten(field, 200),
         excerpt=response.excerpt(),
+        body=response.body,
         request_id=response.request_id,
         method=response.method,
         url=response.url,

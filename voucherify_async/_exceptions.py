@@ -67,6 +67,7 @@ class _APIErrorFields(TypedDict, total=False):
     resource_type: str | None
     method: str | None
     url: str | None
+    body: bytes | None
 
 
 def _rebuild(cls: type[VoucherifyError], message: str, state: dict[str, Any]) -> VoucherifyError:
@@ -131,7 +132,9 @@ class VoucherifyAPIError(VoucherifyError):
     ``details``, ``request_id``, ``resource_id``, ``resource_type``. Fields the body
     leaves out are ``None``; a body that is not the API's JSON (a proxy's HTML
     page) leaves all of them ``None`` but ``status`` and a ``message`` that
-    describes the body.
+    describes the body. Text copied from the body is cut to 500 characters;
+    ``body`` holds the whole body as bytes (at most the client's
+    ``max_response_size``), ``None`` when the error was not built from an answer.
     """
 
     def __init__(
@@ -147,8 +150,10 @@ class VoucherifyAPIError(VoucherifyError):
         resource_type: str | None = None,
         method: str | None = None,
         url: str | None = None,
+        body: bytes | None = None,
     ) -> None:
         super().__init__(message, request_id=request_id, method=method, url=url)
+        self.body = body
         self.status = status
         self.code = code
         self.key = key
@@ -218,7 +223,8 @@ class InvalidResponseError(VoucherifyError):
     The body is not JSON (an HTML page, a truncated document), or its payload
     cannot be structured (a missing ``id``/``created_at``, a wrong type). ``status``
     is the HTTP status, ``field`` the JSON path of the bad value when known
-    (``$.async_actions[3].created_at``), ``excerpt`` the start of the body.
+    (``$.async_actions[3].created_at``), ``excerpt`` the start of the body, ``body``
+    the whole body as bytes when it was read (``None`` otherwise).
     """
 
     def __init__(
@@ -231,8 +237,10 @@ class InvalidResponseError(VoucherifyError):
         request_id: str | None = None,
         method: str | None = None,
         url: str | None = None,
+        body: bytes | None = None,
     ) -> None:
         super().__init__(message, request_id=request_id, method=method, url=url)
+        self.body = body
         self.status = status
         self.field = field
         self.excerpt = excerpt

@@ -14,8 +14,9 @@ __all__ = [
     "ceil_to_ms",
     "check_action_id",
     "check_limit",
+    "check_size",
     "format_end_date",
-    "parse_end_date",
+    "parse_moment",
     "truncate_to_ms",
 ]
 
@@ -25,6 +26,8 @@ MAX_LIMIT = 100
 _ONE_MS = timedelta(milliseconds=1)
 _DATE_ONLY_LENGTH = len("2016-11-16")
 _ACTION_ID = re.compile(r"[A-Za-z0-9_\-]{1,128}")
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(microsecond=999000, tzinfo=UTC)
 
 
 def check_limit(value: object, *, name: str = "limit") -> int:
@@ -41,19 +44,37 @@ def check_limit(value: object, *, name: str = "limit") -> int:
     return value
 
 
-def parse_end_date(value: object, *, name: str = "end_date") -> datetime:
-    """Turn an ``end_date`` argument into an aware UTC datetime.
+def check_size(value: object, *, name: str) -> int:
+    """Return ``value`` if it is a number of bytes: an ``int`` of 1 or more.
+
+    Raises:
+        TypeError: not an ``int`` (a ``bool`` is not an int here).
+        ValueError: less than 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int (bytes), not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be 1 byte or more, got {value}")
+    return value
+
+
+def parse_moment(value: object, *, name: str = "end_date") -> datetime:
+    """Turn an ``end_date`` or ``since`` argument into an aware UTC datetime.
 
     ``name`` is the argument's name in error messages. Accepts an aware
     :class:`~datetime.datetime` (converted to UTC), a
     :class:`~datetime.date` (midnight UTC), or an ISO-8601 string: a date
     (``"2016-11-16"``) or a date-time with a UTC offset or ``Z``
-    (``"2016-11-16T14:14:31Z"``).
+    (``"2016-11-16T14:14:31Z"``). The moment, in UTC, must lie within
+    ``0001-01-01T00:00:00.000Z`` .. ``9999-12-31T23:59:59.999Z`` (what the API's
+    format can write, with room to round up to the millisecond).
 
     Raises:
         TypeError: any other type.
-        ValueError: a naive datetime (no timezone: it is ambiguous), or a string
-            that is not an ISO-8601 date or date-time, or names an impossible date.
+        ValueError: a naive datetime (no timezone: it is ambiguous), a string that
+            is not an ISO-8601 date or date-time or names an impossible date, or a
+            moment outside the range above (``0001-01-01T00:00:00+05:00`` is in the
+            year 0 in UTC): never an ``OverflowError``.
     """
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
@@ -61,18 +82,32 @@ def parse_end_date(value: object, *, name: str = "end_date") -> datetime:
                 f"{name} must be timezone-aware, got the naive datetime {value.isoformat()}; "
                 "use datetime(..., tzinfo=datetime.UTC)"
             )
-        return value.astimezone(UTC)
+        return _in_range(value, name)
     if isinstance(value, date):
         return datetime.combine(value, time(), tzinfo=UTC)
     if isinstance(value, str):
-        return _parse_end_date_string(value, name)
+        return _parse_moment_string(value, name)
     raise TypeError(
         f"{name} must be an aware datetime, a date or an ISO-8601 string, "
         f"not {type(value).__name__}"
     )
 
 
-def _parse_end_date_string(text: str, name: str) -> datetime:
+def _in_range(moment: datetime, name: str) -> datetime:
+    """``moment`` in UTC, if it lies within the range :func:`parse_moment` names."""
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or utc > _LATEST:
+        raise ValueError(
+            f"{name} {moment.isoformat()} is outside the dates the API can be asked about "
+            f"(in UTC: {_EARLIEST:%Y-%m-%dT%H:%M:%SZ} to 9999-12-31T23:59:59.999Z)"
+        )
+    return utc
+
+
+def _parse_moment_string(text: str, name: str) -> datetime:
     stripped = text.strip()
     try:
         if len(stripped) == _DATE_ONLY_LENGTH:
@@ -80,14 +115,14 @@ def _parse_end_date_string(text: str, name: str) -> datetime:
         parsed = datetime.fromisoformat(stripped)
     except ValueError as exc:
         raise ValueError(
-            f"{name} {text!r} is not an ISO-8601 date (2016-11-16) or date-time "
+            f"{name} {text[:100]!r} is not an ISO-8601 date (2016-11-16) or date-time "
             f"(2016-11-16T14:14:31Z): {exc}"
         ) from None
     if parsed.tzinfo is None:
         raise ValueError(
-            f"{name} {text!r} has no timezone; add 'Z' for UTC or an offset like '+02:00'"
+            f"{name} {text[:100]!r} has no timezone; add 'Z' for UTC or an offset like '+02:00'"
         )
-    return parsed.astimezone(UTC)
+    return _in_range(parsed, name)
 
 
 def truncate_to_ms(moment: datetime) -> datetime:

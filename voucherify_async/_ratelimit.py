@@ -4,8 +4,13 @@ Pure: imports neither aiohttp nor asyncio; the caller passes the clocks in. The
 gate combines two things, and the client waits for the later of the two:
 
 - **the API's word**: after a response with ``X-Rate-Limit-Remaining: 0``, no
-  request is sent before ``X-Rate-Limit-Retry`` (epoch seconds), so the next
-  request waits for the reset instead of collecting a 429;
+  request is sent before ``X-Rate-Limit-Retry`` (epoch seconds; epoch milliseconds
+  and seconds from now are understood too), so the next request waits for the reset
+  instead of collecting a 429. A block is never remembered for longer than the
+  retry policy's ``max_wait``: during that time a request that would have to wait
+  longer than ``max_wait`` is refused at once, after it the block is forgotten and
+  the API has its say again (an absurd reset, years ahead, cannot stop a client
+  for good);
 - **client-side pacing** (optional :class:`RateLimit`): requests are spaced
   ``RateLimit.interval`` apart, whichever task sends them.
 """
@@ -16,7 +21,7 @@ import math
 from collections.abc import Mapping
 
 from ._config import RateLimit
-from ._decode import header, retry_after_seconds
+from ._decode import header, reset_delay, retry_after_seconds
 
 __all__ = ["RateGate"]
 
@@ -42,26 +47,47 @@ class RateGate:
         self.rate_limit = rate_limit
         self.blocked_until: float | None = None
         """Epoch seconds before which the API said no request may be sent."""
+        self._forget_at = math.inf
         self._next_slot = -math.inf
 
-    def observe(self, status: int, headers: Mapping[str, str], *, wall: float) -> None:
+    def observe(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        *,
+        wall: float,
+        max_wait: float = math.inf,
+    ) -> None:
         """Take the rate-limit headers of a response into account.
 
         A 429 blocks for the wait it names (``Retry-After`` first, as the retry
         does); any other answer blocks until ``X-Rate-Limit-Retry`` when it says
-        ``X-Rate-Limit-Remaining: 0``, and unblocks when something remains.
+        ``X-Rate-Limit-Remaining: 0``, and unblocks when something remains. The
+        block is forgotten ``max_wait`` seconds after ``wall``, however far it reaches.
         """
         if status == 429:
             wait = retry_after_seconds(headers, now=wall)
-            self.blocked_until = wall + wait if wait is not None else None
-            return
-        remaining = _number(header(headers, "X-Rate-Limit-Remaining"))
-        if remaining is None:
-            return
-        if remaining <= 0:
-            self.blocked_until = _number(header(headers, "X-Rate-Limit-Retry"))
         else:
+            remaining = _number(header(headers, "X-Rate-Limit-Remaining"))
+            if remaining is None:
+                return
+            wait = (
+                reset_delay(header(headers, "X-Rate-Limit-Retry"), now=wall)
+                if remaining <= 0
+                else None
+            )
+        self.blocked_until = wall + wait if wait else None
+        self._forget_at = wall + max_wait
+
+    def blocked_for(self, *, wall: float) -> float:
+        """Seconds the API still forbids sending, 0 when it does not (or no longer
+        does, or the block was observed more than ``max_wait`` ago: it is forgotten)."""
+        if self.blocked_until is None:
+            return 0.0
+        if wall >= self._forget_at or wall >= self.blocked_until:
             self.blocked_until = None
+            return 0.0
+        return self.blocked_until - wall
 
     def reserve(self, *, monotonic: float, wall: float) -> float:
         """Seconds to wait before sending the next request (0 when it may go now).
@@ -69,11 +95,7 @@ class RateGate:
         ``monotonic`` is a monotonic clock's reading, ``wall`` the epoch time. The
         pacing slot is taken by this call, so concurrent callers queue up.
         """
-        wait = 0.0
-        if self.blocked_until is not None:
-            wait = max(0.0, self.blocked_until - wall)
-            if wait == 0.0:
-                self.blocked_until = None
+        wait = self.blocked_for(wall=wall)
         if self.rate_limit is not None:
             slot = max(monotonic + wait, self._next_slot)
             self._next_slot = slot + self.rate_limit.interval

@@ -42,6 +42,7 @@ __all__ = [
     "LIST_PATH",
     "Connection",
     "check_credential",
+    "request_headers",
     "resolve_connection",
 ]
 
@@ -66,11 +67,22 @@ _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]")
 
 
 def user_agent(aiohttp_version: str) -> str:
-    """The ``User-Agent`` every request sends."""
+    """The ``User-Agent`` every request sends, naming this library, aiohttp and Python."""
     return (
         f"voucherify-async/{__version__} aiohttp/{aiohttp_version} "
         f"{platform.python_implementation()}/{platform.python_version()}"
     )
+
+
+def request_headers(connection: Connection, aiohttp_version: str) -> dict[str, str]:
+    """Every header a request sends: ``Accept``, ``User-Agent``, ``X-Voucherify-Channel``
+    and the connection's credentials (the same for every request of a client)."""
+    return {
+        "Accept": "application/json",
+        "User-Agent": user_agent(aiohttp_version),
+        "X-Voucherify-Channel": CHANNEL,
+        **connection.auth_headers,
+    }
 
 
 @attrs.frozen
