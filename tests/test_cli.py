@@ -18,8 +18,9 @@ import pytest
 from aioresponses import aioresponses
 
 from voucherify_async._cli import PROG, main
-from voucherify_async._cli_fake import describe_faults, parse_faults, weighted_faults
-from voucherify_async._cli_output import CSV_COLUMNS, action_to_json, iso_utc
+from voucherify_async._cli._demo import NEXT_STEP
+from voucherify_async._cli._faults import describe_faults, parse_faults, weighted_faults
+from voucherify_async._cli._output import CSV_COLUMNS, action_to_json, iso_utc
 from voucherify_async.testing import FAKE_APP_ID, FAKE_APP_TOKEN, FakeVoucherify, Fault
 
 ISO_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -579,7 +580,7 @@ def test_demo_streams_every_action_once_and_summarises(
     capsys: pytest.CaptureFixture[str], no_env: None
 ) -> None:
     """Counts by type and status, the walk's facts, and the latest failure's result."""
-    code, out, err = run(capsys, "demo", "--actions", "1500", "--faults", "503:0.1,drop:0.05")
+    code, out, err = run(capsys, "demo", "--actions", "1500", "--faults", "503:0.3,drop:0.1")
     assert (code, err) == (0, "")
     out = " ".join(out.split())  # the summary wraps at 80 columns off a terminal
     assert "actions by type and status" in out
@@ -588,11 +589,30 @@ def test_demo_streams_every_action_once_and_summarises(
     assert "CAMPAIGN.VOUCHERS_IMPORT" in out
     assert "1,500 actions, each exactly once (1,500 distinct of 1,500 served, 0 missing)" in out
     assert re.search(r"speed [\d,]+ actions/s", out)
-    assert re.search(r"requests made \d+ pages \(stream.requests_made\)", out)
-    assert re.search(r"faults 503 10%, drop 5%: \d+ injected", out)
+    requests = re.search(r"requests (\d+) requests for (\d+) pages \((\d+) sent again", out)
+    assert requests, out
+    sent, pages, again = map(int, requests.groups())
+    assert sent - pages == again > 0
+    assert re.search(rf"faults 503 30%, drop 10%: {again} injected \(503 x\d+, drop x\d+\)", out)
     assert re.search(r"ties [\d,]+ actions share their millisecond", out)
     assert "most recent failed action, fetched with get_async_action: aa_" in out
     assert "result.message" in out
+    # The user's words, not the code's; and the next step last.
+    assert "requests_made" not in out
+    assert "aiohttp" not in out
+    assert out.endswith(" ".join(NEXT_STEP.split()))
+    assert "docs/quickstart.md" in NEXT_STEP
+
+
+def test_demo_without_faults_sends_one_request_a_page(
+    capsys: pytest.CaptureFixture[str], no_env: None
+) -> None:
+    """No fault, nothing sent again; singular and plural agree with the numbers."""
+    code, out, _ = run(capsys, "demo", "--actions", "1", "--faults", "none")
+    assert code == 0
+    out = " ".join(out.split())
+    assert "1 action, each exactly once (1 distinct of 1 served, 0 missing)" in out
+    assert "requests 1 request for 1 page faults none: 0 injected" in out
 
 
 def test_demo_is_exact_under_the_inclusive_reading_too(
