@@ -191,6 +191,46 @@ def test_list_all_json_csv_and_table_hold_every_action(
     assert "250 actions in 3 requests" in out
 
 
+def test_counts_agree_with_their_nouns(
+    env: FakeVoucherify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Never "1 actions in 1 requests"."""
+    code, out, _ = run(capsys, "list", "--all", "--limit", "1")
+    assert code == 0
+    assert out.splitlines()[-1] == "1 action in 1 request"
+    code, out, _ = run(capsys, "list", "--limit", "1")
+    assert code == 0
+    assert out.splitlines()[-1] == "1 action, newest first; more exist: --all streams every one"
+    code, out, _ = run(capsys, "list", "--all", "--limit", "2")
+    assert out.splitlines()[-1] == "2 actions in 1 request"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["list", "--limit", "30"],
+        ["list", "--all", "--page-size", "40"],
+        ["get", "FAILED_WITH_ITEMS"],
+        ["get", "NO_RESULT_YET"],
+        ["demo", "--actions", "300"],
+    ],
+)
+def test_tables_written_to_a_file_have_no_trailing_padding(
+    argv: list[str], env: FakeVoucherify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Off a terminal, no line of a table (or of the demo) ends with a space."""
+    if argv[1] == "FAILED_WITH_ITEMS":
+        argv = ["get", _failed_with_items(env)["id"]]
+    elif argv[1] == "NO_RESULT_YET":
+        pending = next(a for a in env.actions if a["status"] in ("ENQUEUED", "IN_PROGRESS"))
+        argv = ["get", pending["id"]]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    assert len(out.splitlines()) > 5
+    padded = [line for line in out.splitlines() if line != line.rstrip()]
+    assert padded == []
+
+
 def test_list_all_limit_stops_the_stream_and_its_requests(
     env: FakeVoucherify, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -436,6 +476,14 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
             ["list", "--cluster", "no such cluster"],
             "is not a Voucherify cluster: use one of api, us1.api, as1.api",
         ),
+        (
+            ["list", "--cluster", "eu1"],
+            "--cluster 'eu1' is not a Voucherify cluster: use one of api, us1.api, as1.api",
+        ),
+        (
+            ["list", "--all", "--since", "2024-06-02", "--end-date", "2024-06-01"],
+            "--since 2024-06-02T00:00:00.000Z is later than --end-date 2024-06-01T00:00:00.000Z",
+        ),
         (["fake-server", "--app-id", "only-the-id"], "--app-id and --app-token go together"),
     ],
 )
@@ -452,6 +500,77 @@ def test_usage_errors_found_after_parsing_exit_2_with_one_line(
     line = one_error_line(err)
     assert line.startswith(f"{PROG} {argv[0]}: error: ")
     assert message in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["list", "--timeout", "-1"], "argument --timeout: must be more than 0 seconds, not -1"),
+        (["list", "--timeout", "0"], "argument --timeout: must be more than 0 seconds, not 0"),
+        (
+            ["list", "--timeout", "inf"],
+            "argument --timeout: must be a finite number of seconds, not 'inf'",
+        ),
+        (
+            ["fake-server", "--latency", "-0.5"],
+            "argument --latency: must be 0 seconds or more, not -0.5",
+        ),
+        (
+            ["list", "--end-date", "yesterday"],
+            "argument --end-date: 'yesterday' is not a date (2024-06-01) or a date-time "
+            "with its zone (2024-06-01T12:00:00Z)",
+        ),
+        (
+            ["list", "--all", "--since", "2024-06-01T12:00:00"],
+            "argument --since: '2024-06-01T12:00:00' has no time zone: add Z for UTC or an "
+            "offset, as in 2024-06-01T12:00:00Z or 2024-06-01T12:00:00+02:00",
+        ),
+        (
+            ["get", "aa_1/../x"],
+            "argument ID: 'aa_1/../x' is not an async action id (letters, digits, _ and -, "
+            "as in aa_0ba518c55290c6fd62)",
+        ),
+    ],
+)
+def test_bad_values_are_named_by_their_flag_in_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The flag's name, the command line's own words: no Python parameter name
+    (``end_date``), no Python exception text appended."""
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == f"{PROG} {argv[0]}: error: {message}"
+    for python_words in ("end_date", "since '", "async_action_id", "isoformat", "Invalid"):
+        assert python_words not in err
+
+
+def test_since_equal_to_end_date_is_accepted(
+    env: FakeVoucherify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only a --since later than --end-date is refused; the same instant is a question
+    the API can answer (under an inclusive reading, the actions of that millisecond)."""
+    moment = env.actions[10]["created_at"]
+    code, _, err = run(
+        capsys, "list", "--all", "--since", moment, "--end-date", moment, "--format", "jsonl"
+    )
+    assert (code, err) == (0, "")
+
+
+def test_an_unknown_cluster_in_the_environment_is_refused_before_any_request(
+    no_env: None,
+    mock_api: aioresponses,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """VOUCHERIFY_CLUSTER=eu1: exit code 2 at once, the clusters that exist, no DNS."""
+    monkeypatch.setenv("VOUCHERIFY_CLUSTER", "eu1")
+    code, out, err = run(capsys, "list", "--app-id", "i", "--app-token", "t")
+    assert (code, out) == (2, "")
+    assert one_error_line(err) == (
+        f"{PROG} list: error: VOUCHERIFY_CLUSTER 'eu1' is not a Voucherify cluster: use one "
+        "of api, us1.api, as1.api (or a base URL for a dedicated host)"
+    )
+    assert mock_api.requests == {}
 
 
 def test_no_credentials_is_a_usage_error(no_env: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -626,6 +745,36 @@ def test_demo_is_exact_under_the_inclusive_reading_too(
 
 
 # -- the pieces ----------------------------------------------------------------------
+
+
+def test_no_function_of_the_command_line_is_over_60_lines() -> None:
+    """Every function and method in voucherify_async/_cli/, decorators to last line."""
+    import ast
+    from pathlib import Path
+
+    import voucherify_async._cli
+
+    package = Path(voucherify_async._cli.__file__).parent
+    lengths = {}
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                assert node.end_lineno is not None
+                lengths[f"{module.name}:{node.name}"] = node.end_lineno - first + 1
+    assert len(lengths) > 50  # the walk found the package's functions
+    assert {name: n for name, n in lengths.items() if n > 60} == {}
+
+
+def test_trimmed_lines_hold_spaces_until_they_know_what_follows() -> None:
+    """Spaces before a line break are dropped, spaces before more text kept, across writes."""
+    from voucherify_async._cli._console import _TrimmedLines
+
+    out = io.StringIO()
+    stream = _TrimmedLines(out)
+    for part in ["ab  ", " \ncd ", " e  \n", "x", "  ", "y\n\n  z ", "\x1b[1m  \x1b[0m\n"]:
+        stream.write(part)
+    assert out.getvalue() == "ab\ncd  e\nx  y\n\n  z \x1b[1m\x1b[0m\n"
 
 
 def test_faults_syntax() -> None:

@@ -201,26 +201,70 @@ def test_ctrl_c_stops_a_stream_cleanly_with_exit_code_130(
     assert stderr == "voucherify-async: interrupted\n"
 
 
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv"])
 def test_a_reader_that_goes_away_ends_the_stream_quietly(
-    fake_voucherify: FakeVoucherify, processes: list[subprocess.Popen[str]]
+    fmt: str, fake_voucherify: FakeVoucherify, processes: list[subprocess.Popen[str]]
 ) -> None:
-    """``... | head -3``: exit code 141 (128 + SIGPIPE), nothing on stderr."""
+    """``list --all ... | head -1``, in every format: exit code 141 (128 + SIGPIPE),
+    nothing on stderr. The output is far larger than a pipe's buffer, so a write
+    meets the closed pipe."""
     fake_voucherify.set_actions(generate_actions(3_000, seed=5))
     process = subprocess.Popen(  # noqa: S603  # this interpreter, our own command
-        cli("list", "--all", "--format", "jsonl"),
+        cli("list", "--all", "--format", fmt),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=environment(fake_voucherify),
     )
     processes.append(process)
-    for _ in range(3):
-        json.loads(read_line(process))
+    assert read_line(process).strip()
     assert process.stdout is not None
     process.stdout.close()
     assert process.wait(timeout=WAIT) == 141
     assert process.stderr is not None
     assert process.stderr.read() == ""
+
+
+def run_into_a_closed_pipe(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``argv`` with stdout a pipe whose reader is already gone: exit code, stderr."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # before the command starts: its first write fails, whatever its size
+    try:
+        result = subprocess.run(  # noqa: S603  # this interpreter, our own command
+            argv,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=WAIT,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return result.returncode, result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv"])
+def test_one_page_into_a_closed_pipe_exits_141_silently(
+    fmt: str, fake_voucherify: FakeVoucherify
+) -> None:
+    argv = cli("list", "--limit", "3", "--format", fmt)
+    assert run_into_a_closed_pipe(argv, environment(fake_voucherify)) == (141, "")
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_get_into_a_closed_pipe_exits_141_silently(
+    fmt: str, fake_voucherify: FakeVoucherify
+) -> None:
+    """``get ID | head -1`` where the reader is gone before the first line."""
+    action_id = fake_voucherify.actions[0]["id"]
+    argv = cli("get", action_id, "--format", fmt)
+    assert run_into_a_closed_pipe(argv, environment(fake_voucherify)) == (141, "")
+
+
+def test_demo_into_a_closed_pipe_exits_141_silently() -> None:
+    argv = cli("demo", "--actions", "300", "--faults", "none")
+    assert run_into_a_closed_pipe(argv, environment()) == (141, "")
 
 
 # -- fake-server ---------------------------------------------------------------------
