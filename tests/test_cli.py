@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,13 @@ from voucherify_async._cli import PROG, main
 from voucherify_async._cli._demo import NEXT_STEP
 from voucherify_async._cli._faults import describe_faults, parse_faults, weighted_faults
 from voucherify_async._cli._output import CSV_COLUMNS, action_to_json, iso_utc
-from voucherify_async.testing import FAKE_APP_ID, FAKE_APP_TOKEN, FakeVoucherify, Fault
+from voucherify_async.testing import (
+    FAKE_APP_ID,
+    FAKE_APP_TOKEN,
+    FakeVoucherify,
+    Fault,
+    generate_actions,
+)
 
 ISO_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -750,7 +757,6 @@ def test_demo_is_exact_under_the_inclusive_reading_too(
 def test_no_function_of_the_command_line_is_over_60_lines() -> None:
     """Every function and method in voucherify_async/_cli/, decorators to last line."""
     import ast
-    from pathlib import Path
 
     import voucherify_async._cli
 
@@ -829,7 +835,6 @@ def test_fault_rates_are_kept_when_kinds_share_one_draw() -> None:
 def test_json_of_an_action_uses_the_api_names_strings_and_ms_z() -> None:
     from voucherify_async._convert import make_converter
     from voucherify_async._models import AsyncActionDetails
-    from voucherify_async.testing import generate_actions
 
     raw = next(a for a in generate_actions(100, seed=2) if a.get("result"))
     details = make_converter().structure(raw, AsyncActionDetails)
@@ -837,3 +842,60 @@ def test_json_of_an_action_uses_the_api_names_strings_and_ms_z() -> None:
     assert as_json == {key: raw.get(key) for key in as_json}
     assert json.loads(json.dumps(as_json)) == as_json
     assert iso_utc(details.created_at) == raw["created_at"]
+
+
+# -- docs/cli.md shows what the commands print ----------------------------------------
+
+CLI_PAGE = Path(__file__).parent.parent / "docs" / "cli.md"
+
+
+def text_blocks() -> list[str]:
+    """The ``text`` code blocks of docs/cli.md: printed output."""
+    return re.findall(r"```text\n(.*?)```", CLI_PAGE.read_text(encoding="utf-8"), re.DOTALL)
+
+
+def block_starting(prefix: str) -> str:
+    return next(block for block in text_blocks() if block.startswith(prefix))
+
+
+def test_the_cli_page_shows_what_list_prints(
+    env: FakeVoucherify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table, the JSON Lines object and the counts, against fake-server's 1,000 actions."""
+    env.set_actions(generate_actions(1000, seed=0))
+    assert run(capsys, "list", "--limit", "3")[1] in text_blocks()
+    assert run(capsys, "list", "--limit", "1", "--format", "jsonl")[1] in text_blocks()
+    page = CLI_PAGE.read_text(encoding="utf-8")
+    for argv in (["list", "--all"], ["list", "--all", "--limit", "1"]):
+        assert f"`{run(capsys, *argv)[1].splitlines()[-1]}`" in page
+
+
+def test_the_cli_page_shows_the_usage_errors_as_printed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOUCHERIFY_APP_ID", "id")
+    monkeypatch.setenv("VOUCHERIFY_APP_TOKEN", "token")
+    block = block_starting(f"{PROG} list: error: argument --timeout")
+    commands = [
+        ["list", "--timeout", "-1"],
+        ["list", "--end-date", "yesterday"],
+        ["list", "--cluster", "eu1"],
+        ["list", "--all", "--since", "2024-06-02", "--end-date", "2024-06-01"],
+    ]
+    for line, argv in zip(block.splitlines(), commands, strict=True):
+        code, _, err = run(capsys, *argv)
+        assert (code, err.splitlines()[-1]) == (2, line)
+
+
+def test_the_cli_page_shows_what_the_demo_prints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, no_env: None
+) -> None:
+    """Every line shown, in order, but the elisions and the speeds (which vary)."""
+    monkeypatch.setenv("COLUMNS", "100")  # "in a terminal 100 columns wide"
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    printed = iter(out.splitlines())
+    for line in block_starting(f"{PROG} demo: ").splitlines():
+        if line == "..." or line.startswith(" ...") or "actions/s" in line:
+            continue
+        assert line in printed, line  # consumes the output up to this line: order kept

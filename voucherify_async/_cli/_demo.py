@@ -44,10 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NEXT_STEP", "add_demo_parser"]
 
-NEXT_STEP = (
-    "next: the quickstart (docs/quickstart.md) makes the same calls from your own code, "
-    "against this fake (voucherify-async fake-server) or your Voucherify project"
-)
+NEXT_STEP = "next: the quickstart (docs/quickstart.md) makes these calls from your own code"
 """The demo's last line."""
 
 _EPILOG = f"""\
