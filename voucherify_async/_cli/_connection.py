@@ -2,8 +2,8 @@
 
 Credentials, cluster and base URL are read by the library's one resolver
 (:func:`voucherify_async._wire.resolve_connection`), with the flags' names in its
-messages; the client's log records (its retries) reach the command line through
-:func:`watch_client_log`.
+messages; the client's log records (its retries) become lines on stderr through
+:func:`log_lines_on`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from voucherify_async._client import VoucherifyClient
 from voucherify_async._config import RateLimit, Timeout
@@ -22,7 +22,7 @@ from . import _values
 from ._errors import PROG, usage_error
 from ._output import Sink
 
-__all__ = ["ENVIRONMENT", "connection_options", "log_lines_on", "make_client", "watch_client_log"]
+__all__ = ["ENVIRONMENT", "connection_options", "log_lines_on", "make_client"]
 
 ENVIRONMENT = """\
 environment:
@@ -135,38 +135,31 @@ def _pacing(limit: tuple[int, float] | None) -> RateLimit | None:
     return RateLimit(requests=requests, per=per)
 
 
-class _Forward(logging.Handler):
-    """Hands each record of WARNING or above to a callable."""
+class _LogLines(logging.Handler):
+    """Writes the library's warnings (its retries) as lines on a :class:`Sink`."""
 
-    def __init__(self, on_record: Callable[[logging.LogRecord], None]) -> None:
+    def __init__(self, sink: Sink) -> None:
         super().__init__(logging.WARNING)
-        self._on_record = on_record
+        self._sink = sink
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._on_record(record)
+            self._sink.line(f"{PROG}: {record.getMessage()}")
         except Exception:  # noqa: BLE001  # logging's own contract: report, never raise
             self.handleError(record)
 
 
 @contextlib.contextmanager
-def watch_client_log(on_record: Callable[[logging.LogRecord], None]) -> Iterator[None]:
-    """Call ``on_record`` with each warning the library logs (its retries) while the block runs.
+def log_lines_on(sink: Sink) -> Iterator[None]:
+    """Write each warning the library logs while the block runs as a line on ``sink``.
 
-    ``list`` and ``get`` write them as lines on stderr; ``demo`` counts them.
+    ``voucherify-async: retrying GET /v1/async-actions in 0.42 s ...``: the one place
+    the command line captures the library's log.
     """
     logger = logging.getLogger("voucherify_async")
-    handler = _Forward(on_record)
+    handler = _LogLines(sink)
     logger.addHandler(handler)
     try:
         yield
     finally:
         logger.removeHandler(handler)
-
-
-def log_lines_on(sink: Sink) -> contextlib.AbstractContextManager[None]:
-    """Write each warning the library logs while the block runs as a line on ``sink``.
-
-    ``voucherify-async: retrying GET /v1/async-actions in 0.42 s ...``
-    """
-    return watch_client_log(lambda record: sink.line(f"{PROG}: {record.getMessage()}"))

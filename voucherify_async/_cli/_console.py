@@ -16,7 +16,7 @@ from typing import TextIO, cast
 
 from rich.console import Console
 
-__all__ = ["OutputConsole", "output_console"]
+__all__ = ["output_console"]
 
 # Spaces at the end of a line, before any closing style codes (FORCE_COLOR).
 _TRAILING_SPACES = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)

@@ -31,7 +31,7 @@ __all__ = [
     "seconds",
 ]
 
-MOMENT_FORMS = "a date (2024-06-01) or a date-time with its zone (2024-06-01T12:00:00Z)"
+_MOMENT_FORMS = "a date (2024-06-01) or a date-time with its zone (2024-06-01T12:00:00Z)"
 
 
 def int_between(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -91,7 +91,7 @@ def moment(text: str) -> datetime:
             f"{text!r} has no time zone: add Z for UTC or an offset, as in "
             f"{text.strip()}Z or {text.strip()}+02:00"
         )
-    raise argparse.ArgumentTypeError(f"{text!r} is not {MOMENT_FORMS}")
+    raise argparse.ArgumentTypeError(f"{text!r} is not {_MOMENT_FORMS}")
 
 
 def rate_limit(text: str) -> tuple[int, float]:
