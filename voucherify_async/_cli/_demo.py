@@ -202,7 +202,7 @@ def _progress_bar(console: Console) -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:>8,.0f} actions/s"),
-        TextColumn("{task.fields[requests]:>4} requests"),
+        TextColumn("{task.fields[pages]:>4} pages"),
         TimeElapsedColumn(),
         console=console,
     )
@@ -217,7 +217,7 @@ async def _stream_all(
     """
     started = time.perf_counter()
     with progress:
-        task = progress.add_task("streaming", total=total, rate=0.0, requests=0)
+        task = progress.add_task("streaming", total=total, rate=0.0, pages=0)
         async for page in stream.pages():
             for action in page:
                 tally.add(action)
@@ -226,7 +226,7 @@ async def _stream_all(
                 task,
                 completed=stream.actions_yielded,
                 rate=stream.actions_yielded / elapsed if elapsed > 0 else 0.0,
-                requests=stream.requests_made,
+                pages=stream.requests_made,
             )
     return time.perf_counter() - started
 
