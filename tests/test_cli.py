@@ -894,7 +894,7 @@ def test_the_cli_page_shows_what_the_demo_prints(
     compared by their shape."""
 
     def shape(line: str) -> str:
-        line = re.sub(r"[\d,]+ actions/s", "N actions/s", line)
+        line = re.sub(r" +[\d,]+ actions/s", " N actions/s", line)  # right-aligned: any width
         line = re.sub(r"\(\d+\.\d\d s,", "(T s,", line)
         return re.sub(r"\d:\d\d:\d\d$", "H:MM:SS", line)
 
