@@ -12,15 +12,23 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aioresponses import aioresponses
 
 from voucherify_async._cli import PROG, main
-from voucherify_async._cli_fake import describe_faults, parse_faults, weighted_faults
-from voucherify_async._cli_output import CSV_COLUMNS, action_to_json, iso_utc
-from voucherify_async.testing import FAKE_APP_ID, FAKE_APP_TOKEN, FakeVoucherify, Fault
+from voucherify_async._cli._demo import NEXT_STEP
+from voucherify_async._cli._faults import describe_faults, parse_faults, weighted_faults
+from voucherify_async._cli._output import CSV_COLUMNS, action_to_json, iso_utc
+from voucherify_async.testing import (
+    FAKE_APP_ID,
+    FAKE_APP_TOKEN,
+    FakeVoucherify,
+    Fault,
+    generate_actions,
+)
 
 ISO_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -188,6 +196,46 @@ def test_list_all_json_csv_and_table_hold_every_action(
     assert out.count("created_at") == 1  # one header for all the pages
     assert all(action_id in out for action_id in ids_of(env))
     assert "250 actions in 3 requests" in out
+
+
+def test_counts_agree_with_their_nouns(
+    env: FakeVoucherify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Never "1 actions in 1 requests"."""
+    code, out, _ = run(capsys, "list", "--all", "--limit", "1")
+    assert code == 0
+    assert out.splitlines()[-1] == "1 action in 1 request"
+    code, out, _ = run(capsys, "list", "--limit", "1")
+    assert code == 0
+    assert out.splitlines()[-1] == "1 action, newest first; more exist: --all streams every one"
+    code, out, _ = run(capsys, "list", "--all", "--limit", "2")
+    assert out.splitlines()[-1] == "2 actions in 1 request"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["list", "--limit", "30"],
+        ["list", "--all", "--page-size", "40"],
+        ["get", "FAILED_WITH_ITEMS"],
+        ["get", "NO_RESULT_YET"],
+        ["demo", "--actions", "300"],
+    ],
+)
+def test_tables_written_to_a_file_have_no_trailing_padding(
+    argv: list[str], env: FakeVoucherify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Off a terminal, no line of a table (or of the demo) ends with a space."""
+    if argv[1] == "FAILED_WITH_ITEMS":
+        argv = ["get", _failed_with_items(env)["id"]]
+    elif argv[1] == "NO_RESULT_YET":
+        pending = next(a for a in env.actions if a["status"] in ("ENQUEUED", "IN_PROGRESS"))
+        argv = ["get", pending["id"]]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    assert len(out.splitlines()) > 5
+    padded = [line for line in out.splitlines() if line != line.rstrip()]
+    assert padded == []
 
 
 def test_list_all_limit_stops_the_stream_and_its_requests(
@@ -435,6 +483,14 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
             ["list", "--cluster", "no such cluster"],
             "is not a Voucherify cluster: use one of api, us1.api, as1.api",
         ),
+        (
+            ["list", "--cluster", "eu1"],
+            "--cluster 'eu1' is not a Voucherify cluster: use one of api, us1.api, as1.api",
+        ),
+        (
+            ["list", "--all", "--since", "2024-06-02", "--end-date", "2024-06-01"],
+            "--since 2024-06-02T00:00:00.000Z is later than --end-date 2024-06-01T00:00:00.000Z",
+        ),
         (["fake-server", "--app-id", "only-the-id"], "--app-id and --app-token go together"),
     ],
 )
@@ -451,6 +507,77 @@ def test_usage_errors_found_after_parsing_exit_2_with_one_line(
     line = one_error_line(err)
     assert line.startswith(f"{PROG} {argv[0]}: error: ")
     assert message in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["list", "--timeout", "-1"], "argument --timeout: must be more than 0 seconds, not -1"),
+        (["list", "--timeout", "0"], "argument --timeout: must be more than 0 seconds, not 0"),
+        (
+            ["list", "--timeout", "inf"],
+            "argument --timeout: must be a finite number of seconds, not 'inf'",
+        ),
+        (
+            ["fake-server", "--latency", "-0.5"],
+            "argument --latency: must be 0 seconds or more, not -0.5",
+        ),
+        (
+            ["list", "--end-date", "yesterday"],
+            "argument --end-date: 'yesterday' is not a date (2024-06-01) or a date-time "
+            "with its zone (2024-06-01T12:00:00Z)",
+        ),
+        (
+            ["list", "--all", "--since", "2024-06-01T12:00:00"],
+            "argument --since: '2024-06-01T12:00:00' has no time zone: add Z for UTC or an "
+            "offset, as in 2024-06-01T12:00:00Z or 2024-06-01T12:00:00+02:00",
+        ),
+        (
+            ["get", "aa_1/../x"],
+            "argument ID: 'aa_1/../x' is not an async action id (letters, digits, _ and -, "
+            "as in aa_0ba518c55290c6fd62)",
+        ),
+    ],
+)
+def test_bad_values_are_named_by_their_flag_in_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The flag's name, the command line's own words: no Python parameter name
+    (``end_date``), no Python exception text appended."""
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == f"{PROG} {argv[0]}: error: {message}"
+    for python_words in ("end_date", "since '", "async_action_id", "isoformat", "Invalid"):
+        assert python_words not in err
+
+
+def test_since_equal_to_end_date_is_accepted(
+    env: FakeVoucherify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only a --since later than --end-date is refused; the same instant is a question
+    the API can answer (under an inclusive reading, the actions of that millisecond)."""
+    moment = env.actions[10]["created_at"]
+    code, _, err = run(
+        capsys, "list", "--all", "--since", moment, "--end-date", moment, "--format", "jsonl"
+    )
+    assert (code, err) == (0, "")
+
+
+def test_an_unknown_cluster_in_the_environment_is_refused_before_any_request(
+    no_env: None,
+    mock_api: aioresponses,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """VOUCHERIFY_CLUSTER=eu1: exit code 2 at once, the clusters that exist, no DNS."""
+    monkeypatch.setenv("VOUCHERIFY_CLUSTER", "eu1")
+    code, out, err = run(capsys, "list", "--app-id", "i", "--app-token", "t")
+    assert (code, out) == (2, "")
+    assert one_error_line(err) == (
+        f"{PROG} list: error: VOUCHERIFY_CLUSTER 'eu1' is not a Voucherify cluster: use one "
+        "of api, us1.api, as1.api (or a base URL for a dedicated host)"
+    )
+    assert mock_api.requests == {}
 
 
 def test_no_credentials_is_a_usage_error(no_env: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -579,7 +706,7 @@ def test_demo_streams_every_action_once_and_summarises(
     capsys: pytest.CaptureFixture[str], no_env: None
 ) -> None:
     """Counts by type and status, the walk's facts, and the latest failure's result."""
-    code, out, err = run(capsys, "demo", "--actions", "1500", "--faults", "503:0.1,drop:0.05")
+    code, out, err = run(capsys, "demo", "--actions", "1500", "--faults", "503:0.3,drop:0.1")
     assert (code, err) == (0, "")
     out = " ".join(out.split())  # the summary wraps at 80 columns off a terminal
     assert "actions by type and status" in out
@@ -588,11 +715,30 @@ def test_demo_streams_every_action_once_and_summarises(
     assert "CAMPAIGN.VOUCHERS_IMPORT" in out
     assert "1,500 actions, each exactly once (1,500 distinct of 1,500 served, 0 missing)" in out
     assert re.search(r"speed [\d,]+ actions/s", out)
-    assert re.search(r"requests made \d+ pages \(stream.requests_made\)", out)
-    assert re.search(r"faults 503 10%, drop 5%: \d+ injected", out)
+    requests = re.search(r"requests (\d+) requests for (\d+) pages \((\d+) sent again", out)
+    assert requests, out
+    sent, pages, again = map(int, requests.groups())
+    assert sent - pages == again > 0
+    assert re.search(rf"faults 503 30%, drop 10%: {again} injected \(503 x\d+, drop x\d+\)", out)
     assert re.search(r"ties [\d,]+ actions share their millisecond", out)
     assert "most recent failed action, fetched with get_async_action: aa_" in out
     assert "result.message" in out
+    # The user's words, not the code's; and the next step last.
+    assert "requests_made" not in out
+    assert "aiohttp" not in out
+    assert out.endswith(" ".join(NEXT_STEP.split()))
+    assert "docs/quickstart.md" in NEXT_STEP
+
+
+def test_demo_without_faults_sends_one_request_a_page(
+    capsys: pytest.CaptureFixture[str], no_env: None
+) -> None:
+    """No fault, nothing sent again; singular and plural agree with the numbers."""
+    code, out, _ = run(capsys, "demo", "--actions", "1", "--faults", "none")
+    assert code == 0
+    out = " ".join(out.split())
+    assert "1 action, each exactly once (1 distinct of 1 served, 0 missing)" in out
+    assert "requests 1 request for 1 page faults none: 0 injected" in out
 
 
 def test_demo_is_exact_under_the_inclusive_reading_too(
@@ -606,6 +752,35 @@ def test_demo_is_exact_under_the_inclusive_reading_too(
 
 
 # -- the pieces ----------------------------------------------------------------------
+
+
+def test_no_function_of_the_command_line_is_over_60_lines() -> None:
+    """Every function and method in voucherify_async/_cli/, decorators to last line."""
+    import ast
+
+    import voucherify_async._cli
+
+    package = Path(voucherify_async._cli.__file__).parent
+    lengths = {}
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                assert node.end_lineno is not None
+                lengths[f"{module.name}:{node.name}"] = node.end_lineno - first + 1
+    assert len(lengths) > 50  # the walk found the package's functions
+    assert {name: n for name, n in lengths.items() if n > 60} == {}
+
+
+def test_trimmed_lines_hold_spaces_until_they_know_what_follows() -> None:
+    """Spaces before a line break are dropped, spaces before more text kept, across writes."""
+    from voucherify_async._cli._console import _TrimmedLines
+
+    out = io.StringIO()
+    stream = _TrimmedLines(out)
+    for part in ["ab  ", " \ncd ", " e  \n", "x", "  ", "y\n\n  z ", "\x1b[1m  \x1b[0m\n"]:
+        stream.write(part)
+    assert out.getvalue() == "ab\ncd  e\nx  y\n\n  z \x1b[1m\x1b[0m\n"
 
 
 def test_faults_syntax() -> None:
@@ -660,7 +835,6 @@ def test_fault_rates_are_kept_when_kinds_share_one_draw() -> None:
 def test_json_of_an_action_uses_the_api_names_strings_and_ms_z() -> None:
     from voucherify_async._convert import make_converter
     from voucherify_async._models import AsyncActionDetails
-    from voucherify_async.testing import generate_actions
 
     raw = next(a for a in generate_actions(100, seed=2) if a.get("result"))
     details = make_converter().structure(raw, AsyncActionDetails)
@@ -668,3 +842,68 @@ def test_json_of_an_action_uses_the_api_names_strings_and_ms_z() -> None:
     assert as_json == {key: raw.get(key) for key in as_json}
     assert json.loads(json.dumps(as_json)) == as_json
     assert iso_utc(details.created_at) == raw["created_at"]
+
+
+# -- docs/cli.md shows what the commands print ----------------------------------------
+
+CLI_PAGE = Path(__file__).parent.parent / "docs" / "cli.md"
+
+
+def text_blocks() -> list[str]:
+    """The ``text`` code blocks of docs/cli.md: printed output."""
+    return re.findall(r"```text\n(.*?)```", CLI_PAGE.read_text(encoding="utf-8"), re.DOTALL)
+
+
+def block_starting(prefix: str) -> str:
+    return next(block for block in text_blocks() if block.startswith(prefix))
+
+
+def test_the_cli_page_shows_what_list_prints(
+    env: FakeVoucherify, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table, the JSON Lines object and the counts, against fake-server's 1,000 actions."""
+    env.set_actions(generate_actions(1000, seed=0))
+    assert run(capsys, "list", "--limit", "3")[1] in text_blocks()
+    assert run(capsys, "list", "--limit", "1", "--format", "jsonl")[1] in text_blocks()
+    page = CLI_PAGE.read_text(encoding="utf-8")
+    for argv in (["list", "--all"], ["list", "--all", "--limit", "1"]):
+        assert f"`{run(capsys, *argv)[1].splitlines()[-1]}`" in page
+
+
+def test_the_cli_page_shows_the_usage_errors_as_printed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOUCHERIFY_APP_ID", "id")
+    monkeypatch.setenv("VOUCHERIFY_APP_TOKEN", "token")
+    block = block_starting(f"{PROG} list: error: argument --timeout")
+    commands = [
+        ["list", "--timeout", "-1"],
+        ["list", "--end-date", "yesterday"],
+        ["list", "--cluster", "eu1"],
+        ["list", "--all", "--since", "2024-06-02", "--end-date", "2024-06-01"],
+    ]
+    for line, argv in zip(block.splitlines(), commands, strict=True):
+        code, _, err = run(capsys, *argv)
+        assert (code, err.splitlines()[-1]) == (2, line)
+
+
+def test_the_cli_page_shows_what_the_demo_prints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, no_env: None
+) -> None:
+    """Every line shown, in order, but the elisions; speeds and times (which vary) are
+    compared by their shape."""
+
+    def shape(line: str) -> str:
+        line = re.sub(r" +[\d,]+ actions/s", " N actions/s", line)  # right-aligned: any width
+        line = re.sub(r"\(\d+\.\d\d s,", "(T s,", line)
+        return re.sub(r"\d:\d\d:\d\d$", "H:MM:SS", line)
+
+    monkeypatch.setenv("COLUMNS", "100")  # "in a terminal 100 columns wide"
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    printed = iter([shape(line) for line in out.splitlines()])
+    shown = block_starting(f"{PROG} demo: ").splitlines()
+    for line in shown:
+        if line.strip() != "...":
+            assert shape(line) in printed, line  # consumes the output up to it: order kept
+    assert sum(line.strip() == "..." for line in shown) == 2

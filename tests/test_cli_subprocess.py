@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -168,7 +169,7 @@ def test_without_rich_table_commands_say_how_to_install_it(
     (line,) = result.stderr.splitlines()
     assert line == (
         "voucherify-async: error: this command needs rich, from the 'cli' extra: "
-        'pip install "voucherify-async[cli]"'
+        'pip install ".[cli]" (in a clone of the repository)'
     )
     assert fake_voucherify.requests == []  # refused before any request
 
@@ -201,26 +202,70 @@ def test_ctrl_c_stops_a_stream_cleanly_with_exit_code_130(
     assert stderr == "voucherify-async: interrupted\n"
 
 
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv"])
 def test_a_reader_that_goes_away_ends_the_stream_quietly(
-    fake_voucherify: FakeVoucherify, processes: list[subprocess.Popen[str]]
+    fmt: str, fake_voucherify: FakeVoucherify, processes: list[subprocess.Popen[str]]
 ) -> None:
-    """``... | head -3``: exit code 141 (128 + SIGPIPE), nothing on stderr."""
+    """``list --all ... | head -1``, in every format: exit code 141 (128 + SIGPIPE),
+    nothing on stderr. The output is far larger than a pipe's buffer, so a write
+    meets the closed pipe."""
     fake_voucherify.set_actions(generate_actions(3_000, seed=5))
     process = subprocess.Popen(  # noqa: S603  # this interpreter, our own command
-        cli("list", "--all", "--format", "jsonl"),
+        cli("list", "--all", "--format", fmt),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=environment(fake_voucherify),
     )
     processes.append(process)
-    for _ in range(3):
-        json.loads(read_line(process))
+    assert read_line(process).strip()
     assert process.stdout is not None
     process.stdout.close()
     assert process.wait(timeout=WAIT) == 141
     assert process.stderr is not None
     assert process.stderr.read() == ""
+
+
+def run_into_a_closed_pipe(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``argv`` with stdout a pipe whose reader is already gone: exit code, stderr."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # before the command starts: its first write fails, whatever its size
+    try:
+        result = subprocess.run(  # noqa: S603  # this interpreter, our own command
+            argv,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=WAIT,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return result.returncode, result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv"])
+def test_one_page_into_a_closed_pipe_exits_141_silently(
+    fmt: str, fake_voucherify: FakeVoucherify
+) -> None:
+    argv = cli("list", "--limit", "3", "--format", fmt)
+    assert run_into_a_closed_pipe(argv, environment(fake_voucherify)) == (141, "")
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_get_into_a_closed_pipe_exits_141_silently(
+    fmt: str, fake_voucherify: FakeVoucherify
+) -> None:
+    """``get ID | head -1`` where the reader is gone before the first line."""
+    action_id = fake_voucherify.actions[0]["id"]
+    argv = cli("get", action_id, "--format", fmt)
+    assert run_into_a_closed_pipe(argv, environment(fake_voucherify)) == (141, "")
+
+
+def test_demo_into_a_closed_pipe_exits_141_silently() -> None:
+    argv = cli("demo", "--actions", "300", "--faults", "none")
+    assert run_into_a_closed_pipe(argv, environment()) == (141, "")
 
 
 # -- fake-server ---------------------------------------------------------------------
@@ -341,16 +386,37 @@ def test_the_vendor_sdk_lists_a_page_from_the_fake_server(
     assert re.search(r"end_date=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+0000$", sent), sent
 
 
+def free_port() -> int:
+    """A port no socket is bound to right now, on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def test_fake_server_on_a_chosen_port_and_a_taken_one(
     processes: list[subprocess.Popen[str]],
 ) -> None:
     first, url = start_fake_server(processes)
     port = url.rsplit(":", 1)[1]
-    second, same = start_fake_server(processes, "--port", str(int(port) + 1))
-    assert same.endswith(f":{int(port) + 1}")
+    # A port free a moment ago; another process may take it meanwhile: try a few.
+    for _ in range(5):
+        chosen = free_port()
+        process = subprocess.Popen(  # noqa: S603  # this interpreter, our own command
+            cli("fake-server", "--port", str(chosen)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment(),
+        )
+        processes.append(process)
+        same = read_line(process).strip()
+        if same:
+            break
+    assert same == f"http://127.0.0.1:{chosen}"
     taken = run(cli("fake-server", "--port", port), environment())
     assert taken.returncode == 1
     (line,) = taken.stderr.splitlines()
     assert line.startswith(f"voucherify-async: error: cannot serve on 127.0.0.1 port {port}")
-    for process in (first, second):
-        stop(process, signal.SIGINT)
+    for running in (first, process):
+        stop(running, signal.SIGINT)

@@ -9,8 +9,9 @@ Every datetime is written as ISO-8601 UTC with milliseconds and ``Z``
 (``2022-09-05T11:40:17.098Z``); an absent field is ``null`` in JSON and empty in
 CSV and tables.
 
-:class:`CommandError` is what every command raises for a failure it reports as one
-line with an exit code of its own (a missing extra, a usage problem).
+Rich draws through :func:`._console.output_console`: a closed pipe is exit code
+141 and silence, as for the plain formats, and off a terminal no line ends with
+padding.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 import attrs
 
-from ._models import AsyncAction, AsyncActionDetails, AsyncActionResult
+from voucherify_async._models import AsyncAction, AsyncActionDetails, AsyncActionResult
+
+from ._errors import CommandError
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -34,15 +37,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CSV_COLUMNS",
     "FORMATS",
-    "INSTALL_CLI_EXTRA",
     "ActionWriter",
-    "CommandError",
     "ConsoleSink",
-    "Format",
     "Sink",
     "StreamSink",
     "action_to_json",
-    "actions_table",
+    "count",
     "details_renderables",
     "iso_utc",
     "make_writer",
@@ -53,7 +53,7 @@ __all__ = [
 Format = Literal["table", "json", "jsonl", "csv"]
 FORMATS: tuple[Format, ...] = ("table", "json", "jsonl", "csv")
 
-INSTALL_CLI_EXTRA = 'pip install "voucherify-async[cli]"'
+INSTALL_CLI_EXTRA = 'pip install ".[cli]" (in a clone of the repository)'
 
 CSV_COLUMNS = (
     "id",
@@ -106,18 +106,6 @@ _FIXED_TABLE_WIDTH = sum(width for _, width, _ in _COLUMNS) + 2 * (len(_COLUMNS)
 _PIPE_WIDTH = 200
 
 
-class CommandError(Exception):
-    """A failure the command line reports as one line on stderr, with ``exit_code``.
-
-    1 for a failure (a missing extra); 2 for a usage problem found after parsing
-    (no credentials, a bad ``--base-url``).
-    """
-
-    def __init__(self, message: str, *, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
 def require_rich() -> None:
     """Check that rich (the ``cli`` extra) can be imported.
 
@@ -130,6 +118,11 @@ def require_rich() -> None:
         raise CommandError(
             f"this command needs rich, from the 'cli' extra: {INSTALL_CLI_EXTRA}"
         ) from None
+
+
+def count(number: int, noun: str) -> str:
+    """``1 request``, ``2 requests``, ``1,500 actions``: a number and its noun, agreeing."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
 
 
 def iso_utc(moment: datetime) -> str:
@@ -201,12 +194,9 @@ class StreamSink:
 
     def _rich_console(self) -> Console:
         if self._console is None:
-            from rich.console import Console  # rich: the optional extra
+            from ._console import output_console  # rich: the optional extra
 
-            console = Console(file=self.stream, highlight=False)
-            if not console.is_terminal:
-                console = Console(file=self.stream, highlight=False, width=_PIPE_WIDTH)
-            self._console = console
+            self._console = output_console(self.stream, width=_PIPE_WIDTH)
         return self._console
 
     def line(self, text: str) -> None:
