@@ -140,14 +140,7 @@ class FakeVoucherify(FakeSettings):
         self._started_actions = random.Random(f"started-actions:{seed}")  # noqa: S311
         self._store_lock = threading.Lock()
         self._store = ActionStore.build(actions)
-        self._answerer = Answerer(
-            settings=self,
-            faults=self.faults,
-            record=self._record,
-            store=self._current_store,
-            start=self._start_from_post,
-            wait=self._wait,
-        )
+        self._answerer = self._make_answerer()
         self._runner: web.BaseRunner | None = None
         self._stopping: asyncio.Event | None = None
         self._base_url: str | None = None
@@ -387,6 +380,16 @@ class FakeVoucherify(FakeSettings):
         return f"<FakeVoucherify {where}, {len(self._store)} actions>"
 
     # -- what the answering part is handed -----------------------------------------
+
+    def _make_answerer(self) -> Answerer:
+        return Answerer(
+            settings=self,
+            faults=self.faults,
+            record=self._record,
+            store=self._current_store,
+            start=self._start_from_post,
+            wait=self._wait,
+        )
 
     def _record(self, request: RecordedRequest) -> None:
         self.requests.append(request)
