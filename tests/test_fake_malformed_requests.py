@@ -36,6 +36,7 @@ TIMEOUT = 30.0
 
 @attrs.frozen
 class Reply:
+    version: str
     status: int
     headers: dict[str, str]
     body: bytes
@@ -74,7 +75,8 @@ async def exchange(fake: FakeVoucherify, *parts: bytes, pause: float = 0.0) -> R
             headers = dict(line.split(": ", 1) for line in lines)
             headers = {name.lower(): value for name, value in headers.items()}
             body = await reader.readexactly(int(headers["content-length"]))
-        return Reply(int(status_line.split(" ")[1]), headers, body)
+        version, status = status_line.split(" ")[:2]
+        return Reply(version, int(status), headers, body)
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError):
@@ -161,12 +163,24 @@ async def test_a_body_over_one_mebibyte_is_the_vendors_413_and_is_recorded_empty
         + b"Content-Length: 2000000\r\n\r\n"
     )
     reply = await exchange(fake, head + b"a" * (1024**2 + 1))
+    chunked = await exchange(
+        fake,
+        b"POST /v1/customers/metadata/async HTTP/1.1\r\nHost: fake\r\n"
+        + AUTH_LINES
+        + b"Transfer-Encoding: chunked\r\n\r\n"
+        + b"10000\r\n"
+        + b"a" * 0x10000
+        + b"\r\n",
+        *[b"10000\r\n" + b"a" * 0x10000 + b"\r\n"] * 16,
+    )
+    assert chunked.status == 413
+    assert chunked.vendor_error()["key"] == "request_entity_too_large"
     assert reply.status == 413
     error = reply.vendor_error()
     assert error["key"] == "request_entity_too_large"
     assert error["details"] == "The request body is larger than 1048576 bytes"
     assert reply.headers["connection"] == "close"
-    assert [(r.method, r.body, r.fault) for r in fake.requests] == [("POST", b"", None)]
+    assert [(r.method, r.body, r.fault) for r in fake.requests] == [("POST", b"", None)] * 2
     assert len(fake.actions) == 20
 
 
@@ -205,6 +219,7 @@ async def test_a_request_aiohttp_cannot_parse_gets_the_vendors_400_and_a_request
     vendor's: JSON error, ``X-Request-Id``, the rate-limit headers; the connection closes."""
     reply = await exchange(fake, request_bytes)
     assert reply.status == 400
+    assert reply.version == "HTTP/1.0"  # aiohttp's choice (docs/testing.md says so)
     error = reply.vendor_error()
     assert error["key"] == "bad_request"
     assert error["message"] == "Bad Request"
@@ -256,3 +271,30 @@ async def test_well_formed_requests_still_keep_the_connection_alive(
                 assert response.status == 200
                 await response.read()
     assert len(fake.requests) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_malformed_chunk_arriving_after_the_body_began_is_never_answered(
+    fake: FakeVoucherify,
+) -> None:
+    """aiohttp's limit, pinned so that docs/testing.md is updated when it changes: the
+    bad chunk is reported as a new request and the body being read never ends."""
+    host, port = fake.base_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            b"POST /v1/customers/metadata/async HTTP/1.1\r\nHost: fake\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n"
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)  # a later packet: the handler is waiting for the body
+        writer.write(b"zz\r\n")
+        await writer.drain()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await reader.read(1)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    assert fake.requests == []
