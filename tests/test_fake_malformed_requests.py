@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -182,6 +183,44 @@ async def test_a_body_over_one_mebibyte_is_the_vendors_413_and_is_recorded_empty
     assert reply.headers["connection"] == "close"
     assert [(r.method, r.body, r.fault) for r in fake.requests] == [("POST", b"", None)] * 2
     assert len(fake.actions) == 20
+
+
+def gzipped_post(body: bytes) -> bytes:
+    head = (
+        b"POST /v1/customers/metadata/async HTTP/1.1\r\nHost: fake\r\n"
+        + AUTH_LINES
+        + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    return head + body
+
+
+@pytest.mark.asyncio
+async def test_a_body_in_gzip_that_is_not_gzip_is_the_vendors_400(fake: FakeVoucherify) -> None:
+    reply = await exchange(fake, gzipped_post(b"not gzip at all"))
+    assert reply.status == 400
+    error = reply.vendor_error()
+    assert error["key"] == "bad_request"
+    assert error["details"].startswith("The request body cannot be read")
+    assert len(fake.actions) == 20
+
+
+@pytest.mark.asyncio
+async def test_a_gzip_body_over_one_mebibyte_once_decompressed_is_the_vendors_413(
+    fake: FakeVoucherify,
+) -> None:
+    """5 MiB of JSON in a few KB of gzip: counted after decompression."""
+    bomb = gzip.compress(b"{" + b" " * (5 * 1024**2) + b"}")
+    assert len(bomb) < 20_000
+    reply = await exchange(fake, gzipped_post(bomb))
+    assert reply.status == 413
+    assert reply.vendor_error()["key"] == "request_entity_too_large"
+
+
+@pytest.mark.asyncio
+async def test_a_gzip_body_is_read_decompressed(fake: FakeVoucherify) -> None:
+    reply = await exchange(fake, gzipped_post(gzip.compress(b'{"metadata": {}}')))
+    assert reply.status == 202
+    assert fake.requests[-1].body == b'{"metadata": {}}'
 
 
 # -- refused by aiohttp before any handler -------------------------------------------------

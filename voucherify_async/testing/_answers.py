@@ -3,8 +3,9 @@
 :class:`Answerer` serves every request of one
 :class:`~voucherify_async.testing.FakeVoucherify`, in this order:
 
-1. read the body (one that cannot be read, over ``client_max_size`` or in a broken
-   transfer encoding, gets 413 or 400 at once: no fault, not counted);
+1. read the body (one that cannot be read gets 413 when over ``client_max_size``,
+   1 MiB after decompression, or 400 in a broken transfer or content encoding, at
+   once: no fault, not counted);
 2. route it (endpoint, and whether the method is the endpoint's); take its fault
    from ``fake.faults`` (only API requests with the right method take faults);
    count it against ``rate_limit`` (only API requests with the right method and
@@ -90,8 +91,9 @@ class RecordedRequest:
     """One request the fake received, as it arrived.
 
     ``query`` holds the first value of each parameter, decoded; ``headers`` has
-    lower-case names (``headers["x-app-id"]``); ``body`` is the raw body (``b""``
-    for a GET, and for a body the fake could not read). ``fault`` is the fault
+    lower-case names (``headers["x-app-id"]``); ``body`` is the body as sent,
+    decompressed when it came with a ``Content-Encoding`` (``b""`` for a GET, and
+    for a body the fake could not read). ``fault`` is the fault
     injected into it, if any; ``rate_limited`` is true when it was refused with 429
     for exceeding ``rate_limit`` (not for a ``Fault.status(429)``).
     """
@@ -161,8 +163,9 @@ class Answerer:
         except web.HTTPRequestEntityTooLarge:
             details = f"The request body is larger than {request.client_max_size} bytes"
             return self._unreadable(request, 413, details)
-        except HttpProcessingError as exc:
-            return self._unreadable(request, 400, f"The request body cannot be read: {exc.message}")
+        except (HttpProcessingError, web.RequestPayloadError) as exc:
+            # A broken transfer or content encoding (gzip that is not gzip, say).
+            return self._unreadable(request, 400, f"The request body cannot be read: {exc}")
         # From here to the record, nothing awaits: requests take faults, count against
         # the rate limit and are recorded in one order.
         admission = self._admit(request, body)
@@ -170,7 +173,12 @@ class Answerer:
         wait = self.settings.latency + (fault.seconds if fault is not None else 0.0)
         if wait:
             await self.wait(wait)
-        headers = self._headers(admission.request_id, admission)
+        headers = _headers(
+            admission.request_id,
+            admission.window,
+            monotonic_now=admission.monotonic_now,
+            epoch_now=admission.epoch_now,
+        )
         if fault is not None and fault.kind not in ("delay", "truncated"):
             return _fault_response(request, fault, admission, headers)  # fault: served
         refusal = self._refusal(request, admission, headers)
@@ -196,7 +204,12 @@ class Answerer:
         request_id = self.new_request_id()
         key, message = _STATUS_TEXT.get(status, ("error", "Error"))
         body = _error(status, key, message, _excerpt(details), request_id)
-        response = _json(status, body, self._headers(request_id, None))
+        clock = self.settings.clock
+        monotonic_now, epoch_now = clock.monotonic(), clock.time()
+        limiter = self.settings.rate_window()
+        window = None if limiter is None else limiter.peek(monotonic_now)
+        headers = _headers(request_id, window, monotonic_now=monotonic_now, epoch_now=epoch_now)
+        response = _json(status, body, headers)
         if close:
             response.force_close()
         return response
@@ -231,28 +244,6 @@ class Answerer:
         )
         self.record(_recorded(request, body=body, fault=fault, rate_limited=admission.rate_limited))
         return admission
-
-    def _headers(self, request_id: str, admission: _Admission | None) -> dict[str, str]:
-        """``X-Request-Id`` and the rate-limit headers: the window's, or the constants.
-
-        ``admission`` ``None``: the window as it stands now, counting nothing.
-        """
-        headers = {"X-Request-Id": request_id}
-        clock = self.settings.clock
-        monotonic_now, epoch_now = clock.monotonic(), clock.time()
-        window: WindowState | None = None
-        if admission is not None:
-            window = admission.window
-            monotonic_now, epoch_now = admission.monotonic_now, admission.epoch_now
-        else:
-            limiter = self.settings.rate_window()
-            window = None if limiter is None else limiter.peek(monotonic_now)
-        if window is None:
-            headers["X-Rate-Limit-Limit"] = _RATE_LIMIT
-            headers["X-Rate-Limit-Remaining"] = _RATE_LIMIT_REMAINING
-        else:
-            headers.update(window.headers(monotonic_now=monotonic_now, epoch_now=epoch_now))
-        return headers
 
     def _refusal(
         self, request: web.BaseRequest, admission: _Admission, headers: dict[str, str]
@@ -369,6 +360,19 @@ def _recorded(
         body=body,
         rate_limited=rate_limited,
     )
+
+
+def _headers(
+    request_id: str, window: WindowState | None, *, monotonic_now: float, epoch_now: float
+) -> dict[str, str]:
+    """``X-Request-Id`` and the rate-limit headers: the window's, or the constants."""
+    headers = {"X-Request-Id": request_id}
+    if window is None:
+        headers["X-Rate-Limit-Limit"] = _RATE_LIMIT
+        headers["X-Rate-Limit-Remaining"] = _RATE_LIMIT_REMAINING
+    else:
+        headers.update(window.headers(monotonic_now=monotonic_now, epoch_now=epoch_now))
+    return headers
 
 
 def _route(path: str) -> tuple[Endpoint | None, str]:
