@@ -147,6 +147,21 @@ async def test_a_body_nested_5000_deep_is_the_vendors_400(
 
 
 @pytest.mark.asyncio
+async def test_a_body_holding_an_integer_of_5000_digits_is_the_vendors_400(
+    fake: FakeVoucherify,
+) -> None:
+    """Python's JSON decoder refuses integers over 4,300 digits with a bare ValueError."""
+    body = b'{"metadata": {"n": ' + b"1" * 5_000 + b"}}"
+    reply = await exchange(fake, post(b"/v1/customers/metadata/async", body))
+    assert reply.status == 400
+    error = reply.vendor_error()
+    assert (error["key"], error["details"]) == (
+        "invalid_payload",
+        "The request body is not valid JSON",
+    )
+
+
+@pytest.mark.asyncio
 async def test_a_path_with_bytes_that_are_not_utf8_is_a_json_404(fake: FakeVoucherify) -> None:
     reply = await exchange(fake, get(b"/v1/async-actions/%ff%fe"))
     assert reply.status == 404

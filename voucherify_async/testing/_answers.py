@@ -460,14 +460,15 @@ def _body_problem(path: str, body: bytes) -> str | None:
     Only its JSON type is checked, as the vendor documents each body: an object
     for the metadata updates (``{"source_ids" or "codes": [...], "metadata":
     {...}}``), an array of objects for the bulk updates. JSON nested deeper than
-    Python's recursion limit is refused as not valid.
+    Python's recursion limit, or holding an integer longer than ``int()`` reads
+    (4,300 digits), is refused too.
     """
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return "The request body is not valid JSON"
     except RecursionError:
         return "The request body is nested too deeply"
+    except ValueError:  # not JSON, not UTF-8, or an integer of over 4,300 digits
+        return "The request body is not valid JSON"
     if path.endswith("/bulk/async"):
         if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
             return "The request body must be an array of objects"
