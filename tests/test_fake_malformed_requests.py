@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import http.client
 import json
-from collections.abc import AsyncIterator
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ import attrs
 import jsonschema
 import pytest
 import pytest_asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voucherify_async.testing import FAKE_APP_ID, FAKE_APP_TOKEN, FakeVoucherify, generate_actions
 from voucherify_async.testing._answers import Answerer
@@ -352,3 +356,67 @@ async def test_a_malformed_chunk_arriving_after_the_body_began_is_never_answered
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
     assert fake.requests == []
+
+
+# -- random requests beyond the vendor's document (the start POSTs, any method) --------------
+
+START = "/v1/customers/metadata/async"
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+BODIES = st.binary(max_size=200) | JSON_VALUES.map(lambda value: json.dumps(value).encode())
+TARGETS = st.sampled_from(
+    [
+        "/v1/async-actions",
+        "/v1/async-actions/aa_1",
+        START,
+        "/v1/customers/bulk/async",
+        "/v1/async-actions/a/b",
+        "/",
+    ]
+)
+QUERIES = st.text(st.sampled_from("limit=end_date&%0123456789-+:TZ.aäZ\x00 "), max_size=40).map(
+    lambda text: urllib.parse.quote(text, safe="=&%+:")
+)
+
+
+@pytest.fixture(scope="module")
+def fake_in_thread() -> Iterator[FakeVoucherify]:
+    with FakeVoucherify(actions=generate_actions(20, seed=3)).run_in_thread() as served:
+        yield served
+
+
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+    target=TARGETS,
+    query=QUERIES,
+    body=BODIES,
+    authorized=st.booleans(),
+)
+@settings(max_examples=60, derandomize=True, database=None, deadline=None)
+def test_random_requests_never_get_a_500_and_every_error_is_the_vendors(
+    fake_in_thread: FakeVoucherify,
+    method: str,
+    target: str,
+    query: str,
+    body: bytes,
+    authorized: bool,
+) -> None:
+    """Any method, path, query and body (JSON or not): a status below 500, and every
+    error in the vendor's shape (hypothesis, seeded; the spec-driven fuzz covers the
+    documented calls, this one the start POSTs the spec does not describe)."""
+    host, port = fake_in_thread.base_url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    try:
+        headers = dict(AUTH) if authorized else {}
+        connection.request(method, f"{target}?{query}", body=body, headers=headers)
+        response = connection.getresponse()
+        raw = response.read()
+    finally:
+        connection.close()
+    assert response.status < 500
+    if response.status >= 400 and method != "HEAD":
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        Reply("HTTP/1.1", response.status, headers, raw).vendor_error()
