@@ -56,7 +56,8 @@ class FakeVoucherify(FakeSettings):
         async with FakeVoucherify(actions=generate_actions(1_000, seed=7)) as fake:
             ...  # point the client at fake.base_url
 
-    Knobs (plain attributes, changeable while serving):
+    Knobs (plain attributes, changeable while serving, and checked whenever set, as
+    at construction: a bad value raises and the old one stays):
 
     - ``app_id`` / ``app_token``: the accepted ``X-App-Id`` / ``X-App-Token``;
       ``None`` accepts any non-empty value. ``oauth_token``: when set,
@@ -114,7 +115,8 @@ class FakeVoucherify(FakeSettings):
             TypeError, ValueError: as :meth:`set_actions`, or a knob out of range
                 (``order`` unknown, ``latency`` < 0, ``default_limit`` < 1,
                 ``rate_limit`` not ``None`` nor ``(int >= 1, seconds > 0)``,
-                ``action_duration`` < 0, ``action_outcome`` unknown).
+                ``action_duration`` < 0, ``action_outcome`` unknown, a credential
+                not a string nor ``None``, a flag not a bool).
         """
         super().__init__(
             app_id=app_id,

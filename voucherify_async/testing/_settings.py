@@ -53,6 +53,20 @@ def _check_default_limit(_settings: object, _field: attrs.Attribute[Any], value:
         raise ValueError(f"default_limit must be >= 1, not {value}")
 
 
+def _action_duration(value: float) -> float:
+    try:
+        return checked_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"action_duration: {exc}") from None
+
+
+def _action_outcome(value: object) -> ActionOutcome:
+    try:
+        return checked_outcome(value)
+    except ValueError as exc:
+        raise ValueError(f"action_outcome: {exc}") from None
+
+
 def _restart_window(
     settings: FakeSettings, _field: attrs.Attribute[Any], value: tuple[int, float] | None
 ) -> tuple[int, float] | None:
@@ -97,8 +111,8 @@ class FakeSettings:
         converter=checked_rate_limit,
         on_setattr=attrs.setters.pipe(attrs.setters.convert, _restart_window),
     )
-    action_duration: float = attrs.field(default=1.0, converter=checked_duration)
-    action_outcome: ActionOutcome = attrs.field(default="DONE", converter=checked_outcome)
+    action_duration: float = attrs.field(default=1.0, converter=_action_duration)
+    action_outcome: ActionOutcome = attrs.field(default="DONE", converter=_action_outcome)
     clock: Clock = attrs.field(default=SYSTEM_CLOCK, on_setattr=attrs.setters.frozen)
     seed: int = attrs.field(default=0, on_setattr=attrs.setters.frozen)
     _rate_window: FixedWindow | None = attrs.field(
