@@ -37,7 +37,6 @@ from typing import Any
 import attrs
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
 
 from voucherify_async.testing._faults import Endpoint, Fault, FaultQueue
 from voucherify_async.testing._lifecycle import LiveAction
@@ -317,14 +316,25 @@ class VendorErrorServer(web.Server):
     """
 
     def __init__(self, answerer: Answerer, **kwargs: Any) -> None:
+        """Serve ``answerer.handle``; ``kwargs`` go to each connection's handler (as
+        for :class:`aiohttp.web.Server`)."""
         super().__init__(answerer.handle, **kwargs)
         self.answerer = answerer
+        self._handler_kwargs = kwargs
 
-    def __call__(self) -> RequestHandler:
-        return _VendorErrorHandler(self, loop=asyncio.get_running_loop(), **self._kwargs)
+    def __call__(self) -> web.RequestHandler:
+        """The protocol of one new connection (aiohttp calls this per connection)."""
+        loop = asyncio.get_running_loop()
+        return _VendorErrorHandler(self, self.answerer, loop=loop, **self._handler_kwargs)
 
 
-class _VendorErrorHandler(RequestHandler):
+class _VendorErrorHandler(web.RequestHandler):
+    """aiohttp's connection protocol, with :meth:`handle_error` answering as the vendor."""
+
+    def __init__(self, server: web.Server, answerer: Answerer, **kwargs: Any) -> None:
+        super().__init__(server, **kwargs)
+        self._answerer = answerer
+
     def handle_error(
         self,
         request: web.BaseRequest,
@@ -332,13 +342,16 @@ class _VendorErrorHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        # aiohttp's own: logs the error, and raises ConnectionError when an answer
-        # was already started (then nothing can be sent any more).
+        """The vendor's error body for ``status``, ``message`` (aiohttp's reason) as details.
+
+        Raises:
+            ConnectionError: an answer was already started (aiohttp's own rule: then
+                nothing more can be sent).
+        """
+        # aiohttp's own logs the error and raises when an answer was already started.
         super().handle_error(request, status, exc, message)
-        manager = self._manager
-        assert isinstance(manager, VendorErrorServer)  # made by VendorErrorServer.__call__
         details = message or HTTPStatus(status).phrase
-        return manager.answerer.error_response(status, details, close=True)
+        return self._answerer.error_response(status, details, close=True)
 
 
 def _excerpt(text: str) -> str:
