@@ -52,8 +52,9 @@ class Reply(NamedTuple):
         return int(self.headers["X-Rate-Limit-Remaining"])
 
     @property
-    def retry(self) -> float:
-        return float(self.headers["X-Rate-Limit-Retry"])
+    def retry(self) -> int:
+        """``X-Rate-Limit-Retry``, which must be whole epoch seconds (int() refuses "1.5")."""
+        return int(self.headers["X-Rate-Limit-Retry"])
 
 
 async def call(
@@ -148,16 +149,19 @@ def test_rate_limit_type_names_the_window(per_seconds: float, name: str) -> None
     ("seconds", "text"),
     [
         (1767225660.0, "1767225660"),
-        (1767225660.25, "1767225660.25"),
-        (1767225660.1, "1767225660.1"),
-        (1767225660.0001, "1767225660.001"),  # rounded up: never earlier than the reset
+        (1767225600.0 + 60.0, "1767225660"),
+        (1767225660.25, "1767225661"),
+        (1767225660.1, "1767225661"),
+        (1767225660.0001, "1767225661"),  # rounded up: never earlier than the reset
         (1767225660.9999, "1767225661"),
+        (1767225660 + 2**-22, "1767225660"),  # float noise (0.24 us), not a later second
     ],
 )
-def test_epoch_text_is_an_integer_or_a_decimal_rounded_up_to_the_millisecond(
-    seconds: float, text: str
-) -> None:
+def test_epoch_text_is_whole_epoch_seconds_rounded_up(seconds: float, text: str) -> None:
+    """The vendor documents ``X-Rate-Limit-Retry`` as epoch seconds: an integer, never
+    earlier than the reset."""
     assert epoch_text(seconds) == text
+    assert text.isdigit()
 
 
 @pytest.mark.parametrize(
@@ -265,11 +269,12 @@ async def test_the_window_resets_when_its_time_is_up() -> None:
 
 
 @pytest.mark.asyncio
-async def test_retry_is_a_decimal_when_the_window_ends_between_seconds() -> None:
-    """Three per quarter second: Retry ``<T0>.25``, and Retry-After rounds up to 1."""
+async def test_retry_rounds_up_to_a_whole_second_when_the_window_ends_between_seconds() -> None:
+    """Three per quarter second: Retry ``<T0 + 1>`` (an integer, as the vendor documents it,
+    rounded up), and Retry-After rounds up to 1."""
     async with serve(rate_limit=(3, 0.25)) as (_, session, _clock):
         replies = [await call(session) for _ in range(4)]
-    assert {r.headers["X-Rate-Limit-Retry"] for r in replies} == {f"{T0}.25"}
+    assert {r.headers["X-Rate-Limit-Retry"] for r in replies} == {str(T0 + 1)}
     assert replies[-1].status == 429
     assert replies[-1].headers["Retry-After"] == "1"
     assert replies[-1].headers["X-Rate-Limit-Type"] == "requests_per_0.25_seconds"
@@ -357,7 +362,8 @@ async def test_rate_limited_requests_take_no_action_and_are_not_started() -> Non
 
 @pytest.mark.asyncio
 async def test_with_the_system_clock_retry_is_a_real_epoch_time() -> None:
-    """Without an injected clock, Retry lies between now and now + the window (ms rounding)."""
+    """Without an injected clock, Retry is whole epoch seconds, between now + the window and
+    one second later (rounded up)."""
     before = time.time()
     async with (
         FakeVoucherify(rate_limit=(1, 30.0)) as fake,
@@ -366,7 +372,8 @@ async def test_with_the_system_clock_retry_is_a_real_epoch_time() -> None:
         reply = await call(session)
         refused = await call(session)
     after = time.time()
-    assert before + 30 <= reply.retry <= after + 30 + 0.001
+    assert reply.headers["X-Rate-Limit-Retry"].isdigit()
+    assert before + 30 <= reply.retry <= after + 30 + 1
     assert refused.retry == reply.retry
     assert 1 <= int(refused.headers["Retry-After"]) <= 30
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import http.client
 import json
+import math
 import re
 import socket
 import threading
@@ -31,6 +32,7 @@ from voucherify_async.testing import (
     FakeVoucherify,
     Fault,
     FaultQueue,
+    ManualClock,
     RecordedRequest,
     generate_actions,
 )
@@ -853,6 +855,58 @@ def test_knobs_refuse_values_out_of_range() -> None:
     with pytest.raises(ValueError, match="default_limit"):
         fake.default_limit = 0
     assert (fake.order, fake.latency, fake.default_limit, fake.seed) == ("newest_first", 0.0, 10, 0)
+
+
+@pytest.mark.parametrize(
+    ("knob", "bad", "error"),
+    [
+        ("order", "oldest_first", ValueError),
+        ("latency", math.inf, ValueError),
+        ("latency", math.nan, ValueError),
+        ("default_limit", 2.5, TypeError),
+        ("default_limit", True, TypeError),
+        ("rate_limit", (0, 60.0), ValueError),
+        ("rate_limit", (5, "60"), TypeError),
+        ("action_duration", -1.0, ValueError),
+        ("action_outcome", "SUCCESS", ValueError),
+        ("app_id", 42, TypeError),
+        ("app_token", b"token", TypeError),
+        ("oauth_token", 1, TypeError),
+        ("end_date_inclusive", "yes", TypeError),
+        ("send_has_more", 1, TypeError),
+        ("shuffle_ties", None, TypeError),
+    ],
+)
+def test_every_knob_is_checked_when_set_and_keeps_its_value_when_refused(
+    knob: str, bad: object, error: type[Exception]
+) -> None:
+    """The knobs are attrs fields validated on construction and on every assignment."""
+    fake = FakeVoucherify(rate_limit=(3, 1.0), action_duration=2.0, oauth_token="t")
+    before = getattr(fake, knob)
+    with pytest.raises(error, match=knob.split("_")[0]):
+        setattr(fake, knob, bad)
+    assert getattr(fake, knob) == before
+    with pytest.raises(error):
+        FakeVoucherify(**{knob: bad})  # type: ignore[arg-type]
+
+
+def test_clock_and_seed_are_read_only() -> None:
+    fake = FakeVoucherify(seed=4)
+    with pytest.raises(AttributeError):
+        fake.clock = ManualClock()  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        fake.seed = 5  # type: ignore[misc]
+    assert fake.seed == 4
+
+
+def test_knobs_that_convert_store_the_converted_value() -> None:
+    """``rate_limit`` seconds become a float (``(5, 60)`` reads back as ``(5, 60.0)``)."""
+    fake = FakeVoucherify(rate_limit=(5, 60), action_duration=1)
+    assert fake.rate_limit == (5, 60.0)
+    assert isinstance(fake.rate_limit[1], float)
+    assert isinstance(fake.action_duration, float)
+    fake.rate_limit = (7, 2)
+    assert fake.rate_limit == (7, 2.0)
 
 
 @pytest.mark.asyncio

@@ -11,17 +11,13 @@ updates); a :class:`ManualClock` makes both deterministic. The pytest fixture
 See ``docs/testing.md``.
 """
 
+from voucherify_async.testing._answers import RecordedRequest
 from voucherify_async.testing._clock import Clock, ManualClock
 from voucherify_async.testing._faults import Endpoint, Fault, FaultKind, FaultQueue
 from voucherify_async.testing._generate import generate_actions
 from voucherify_async.testing._lifecycle import ActionOutcome
-from voucherify_async.testing._server import (
-    FAKE_APP_ID,
-    FAKE_APP_TOKEN,
-    FakeVoucherify,
-    Order,
-    RecordedRequest,
-)
+from voucherify_async.testing._server import FakeVoucherify
+from voucherify_async.testing._settings import FAKE_APP_ID, FAKE_APP_TOKEN, Order
 
 __all__ = [
     "FAKE_APP_ID",

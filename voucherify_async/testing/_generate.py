@@ -128,6 +128,29 @@ def generate_actions(
         ValueError: ``count`` < 0, ``tie_rate`` outside 0..1, ``max_tie`` outside
             2..99 (a tie group must fit in one page of 100), or ``newest`` naive.
     """
+    _check_generate_args(count, tie_rate, max_tie, newest)
+
+    rng = random.Random(seed)  # noqa: S311 - seeded on purpose: reproducible data
+    bits = rng.getrandbits
+    rand = rng.random
+    created_ms = (newest - _EPOCH) // timedelta(milliseconds=1)
+    created_at = ""
+    actions: list[dict[str, Any]] = []
+    left_in_group = 0
+    for index in range(count):
+        if left_in_group == 0:
+            if index:
+                # Mostly seconds apart, one in sixteen up to a couple of hours.
+                created_ms -= 1 + (bits(23) if bits(4) == 0 else bits(16))
+            left_in_group = 2 + bits(16) % (max_tie - 1) if rand() < tie_rate else 1
+            created_at = format_timestamp(created_ms)
+        left_in_group -= 1
+        actions.append(_action(rng, index, created_ms, created_at))
+    return actions
+
+
+def _check_generate_args(count: int, tie_rate: float, max_tie: int, newest: datetime) -> None:
+    """Raise ValueError for the arguments :func:`generate_actions` refuses."""
     if count < 0:
         raise ValueError(f"count must be >= 0, not {count}")
     if not 0.0 <= tie_rate <= 1.0:
@@ -137,63 +160,49 @@ def generate_actions(
     if newest.utcoffset() is None:
         raise ValueError("newest must be an aware datetime (for example tzinfo=UTC)")
 
-    rng = random.Random(seed)  # noqa: S311 - seeded on purpose: reproducible data
-    bits = rng.getrandbits
-    rand = rng.random
-    created_ms = (newest - _EPOCH) // timedelta(milliseconds=1)
-    created_at = ""
-    actions: list[dict[str, Any]] = []
-    left_in_group = 0
-    n_types = len(_TYPES)
-    for index in range(count):
-        if left_in_group == 0:
-            if index:
-                # Mostly seconds apart, one in sixteen up to a couple of hours.
-                created_ms -= 1 + (bits(23) if bits(4) == 0 else bits(16))
-            left_in_group = 2 + bits(16) % (max_tie - 1) if rand() < tie_rate else 1
-            created_at = format_timestamp(created_ms)
-        left_in_group -= 1
 
-        draw = bits(32)
-        action_type = _TYPES[(draw & 0xFFFF) % n_types]
-        roll = draw >> 22  # 0..1023
-        status = (
-            _DONE
-            if roll < 922
-            else _FAILED
-            if roll < 994
-            else _IN_PROGRESS
-            if roll < 1014
-            else _ENQUEUED
-        )
-        action: dict[str, Any] = {
-            "id": f"aa_{(bits(40) << 32) | ((index * _SPREAD) & 0xFFFFFFFF):018x}",
-            "type": action_type,
-            "status": status,
-        }
-        if action_type in UPDATE_TYPES:
-            action["operation_status"] = _OPERATION_STATUS[status]
-        if status in (_DONE, _FAILED):
-            processing_time = 50 + bits(11)
-            updated_ms = created_ms + processing_time
-            action["result"] = _result(rng, action_type, status == _FAILED, updated_ms)
-            progress = 100
-        elif status == _IN_PROGRESS:
-            processing_time = 0
-            updated_ms = created_ms + bits(10)
-            progress = 1 + bits(10) % 99
-        else:
-            processing_time = progress = 0
-            updated_ms = created_ms
-        action["created_at"] = created_at
-        action["updated_at"] = format_timestamp(updated_ms)
-        action["request_id"] = f"v-{bits(72):018x}"
-        action["progress"] = progress
-        if processing_time:
-            action["processing_time"] = processing_time
-        action["object"] = "async_action"
-        actions.append(action)
-    return actions
+def _action(rng: random.Random, index: int, created_ms: int, created_at: str) -> dict[str, Any]:
+    """The ``index``-th generated action, created at ``created_ms`` (drawn from ``rng``)."""
+    bits = rng.getrandbits
+    draw = bits(32)
+    action_type = _TYPES[(draw & 0xFFFF) % len(_TYPES)]
+    roll = draw >> 22  # 0..1023
+    status = (
+        _DONE
+        if roll < 922
+        else _FAILED
+        if roll < 994
+        else _IN_PROGRESS
+        if roll < 1014
+        else _ENQUEUED
+    )
+    action: dict[str, Any] = {
+        "id": f"aa_{(bits(40) << 32) | ((index * _SPREAD) & 0xFFFFFFFF):018x}",
+        "type": action_type,
+        "status": status,
+    }
+    if action_type in UPDATE_TYPES:
+        action["operation_status"] = _OPERATION_STATUS[status]
+    if status in (_DONE, _FAILED):
+        processing_time = 50 + bits(11)
+        updated_ms = created_ms + processing_time
+        action["result"] = _result(rng, action_type, status == _FAILED, updated_ms)
+        progress = 100
+    elif status == _IN_PROGRESS:
+        processing_time = 0
+        updated_ms = created_ms + bits(10)
+        progress = 1 + bits(10) % 99
+    else:
+        processing_time = progress = 0
+        updated_ms = created_ms
+    action["created_at"] = created_at
+    action["updated_at"] = format_timestamp(updated_ms)
+    action["request_id"] = f"v-{bits(72):018x}"
+    action["progress"] = progress
+    if processing_time:
+        action["processing_time"] = processing_time
+    action["object"] = "async_action"
+    return action
 
 
 def make_result(

@@ -27,13 +27,19 @@ def parse_limit(raw: str | None, *, default: int) -> int:
     """The page size asked for, or ``default`` when the query has no ``limit``.
 
     Raises:
-        InvalidQuery: ``raw`` is not plain ASCII digits, or is outside 1..100.
+        InvalidQuery: ``raw`` is not plain ASCII digits, or is outside 1..100 (any
+            number of digits, leading zeros allowed).
     """
     if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()):
         raise InvalidQuery("Property .limit should be integer")
-    limit = int(raw)
+    # Past three significant digits the value is over the maximum: never hand int()
+    # thousands of digits (it refuses more than 4300).
+    significant = raw.lstrip("0")
+    if len(significant) > len(str(MAX_LIMIT)):
+        raise InvalidQuery(f"Property .limit should be <= {MAX_LIMIT}")
+    limit = int(significant or "0")
     if limit < 1:
         raise InvalidQuery("Property .limit should be >= 1")
     if limit > MAX_LIMIT:

@@ -9,8 +9,9 @@ asserts and no clock.
 - Within a window, the first ``requests`` requests pass; later ones are refused
   (and do not count) until the window closes.
 - Every answer tells ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining`` (after
-  this request) and ``X-Rate-Limit-Retry``: the epoch seconds at which the window
-  closes (when no window is open, the close of one opening now). A refusal adds
+  this request) and ``X-Rate-Limit-Retry``: the epoch second at which the window
+  closes, a whole number rounded up (when no window is open, the close of one
+  opening now). A refusal adds
   ``Retry-After`` (whole seconds until then, rounded up) and ``X-Rate-Limit-Type``.
 """
 
@@ -125,9 +126,10 @@ class FixedWindow:
 
 
 def epoch_text(seconds: float) -> str:
-    """Epoch seconds rounded up to the millisecond: ``1767225660`` or ``1767225660.25``."""
-    millis = math.ceil(round(seconds * 1000, 3))
-    whole, fraction = divmod(millis, 1000)
-    if fraction == 0:
-        return str(whole)
-    return f"{whole}.{fraction:03d}".rstrip("0")
+    """Epoch seconds as the vendor documents ``X-Rate-Limit-Retry``: a whole number.
+
+    Rounded up (never earlier than the reset): ``1767225660.25`` gives
+    ``1767225661``. Float noise below a microsecond is ignored first, so an exact
+    reset such as ``1767225600 + 60`` stays ``1767225660``.
+    """
+    return str(math.ceil(round(seconds, 6)))
