@@ -42,7 +42,7 @@ from voucherify_async.testing._faults import Endpoint, Fault, FaultQueue
 from voucherify_async.testing._lifecycle import LiveAction
 from voucherify_async.testing._query import InvalidQuery, parse_end_date, parse_limit
 from voucherify_async.testing._rate_limit import FixedWindow, WindowState, epoch_text
-from voucherify_async.testing._settings import FakeSettings
+from voucherify_async.testing._settings import FakeSettings, rate_window
 from voucherify_async.testing._store import ActionStore, list_body
 
 __all__ = ["Answerer", "RecordedRequest", "VendorErrorServer", "current"]
@@ -205,7 +205,7 @@ class Answerer:
         body = _error(status, key, message, _excerpt(details), request_id)
         clock = self.settings.clock
         monotonic_now, epoch_now = clock.monotonic(), clock.time()
-        limiter = self.settings.rate_window()
+        limiter = rate_window(self.settings)
         window = None if limiter is None else limiter.peek(monotonic_now)
         headers = _headers(request_id, window, monotonic_now=monotonic_now, epoch_now=epoch_now)
         response = _json(status, body, headers)
@@ -226,7 +226,7 @@ class Answerer:
         fault = self.faults.take(endpoint) if served and endpoint is not None else None
         clock = self.settings.clock
         monotonic_now, epoch_now = clock.monotonic(), clock.time()
-        limiter = self.settings.rate_window()
+        limiter = rate_window(self.settings)
         window: WindowState | None = None
         if limiter is not None:
             counted = served and fault is None
@@ -256,7 +256,7 @@ class Answerer:
             headers["Allow"] = _METHOD_OF[admission.endpoint]
             return _json(405, _error_for(405, details, admission.request_id), headers)
         if admission.rate_limited:
-            limiter = self.settings.rate_window()
+            limiter = rate_window(self.settings)
             assert limiter is not None  # rate_limited implies a window
             return _json(429, _too_many_requests(limiter, admission.request_id), headers)
         return None

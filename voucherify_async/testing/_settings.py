@@ -19,7 +19,7 @@ from voucherify_async.testing._clock import SYSTEM_CLOCK, Clock
 from voucherify_async.testing._lifecycle import ActionOutcome, checked_duration, checked_outcome
 from voucherify_async.testing._rate_limit import FixedWindow, checked_rate_limit
 
-__all__ = ["FAKE_APP_ID", "FAKE_APP_TOKEN", "FakeSettings", "Order"]
+__all__ = ["FAKE_APP_ID", "FAKE_APP_TOKEN", "FakeSettings", "Order", "rate_window"]
 
 #: The ``X-App-Id`` a :class:`FakeVoucherify` accepts by default.
 FAKE_APP_ID = "fake-app-id"
@@ -122,6 +122,11 @@ class FakeSettings:
         repr=False,
     )
 
-    def rate_window(self) -> FixedWindow | None:
-        """The window ``rate_limit`` is counted in now (``None`` without a limit)."""
-        return self._rate_window
+
+def rate_window(settings: FakeSettings) -> FixedWindow | None:
+    """The window ``settings.rate_limit`` is counted in now (``None`` without a limit).
+
+    A function, not a method, so that :class:`FakeVoucherify` (which inherits the
+    settings) shows no more public names than its knobs.
+    """
+    return settings._rate_window
