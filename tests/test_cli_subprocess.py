@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -346,8 +347,11 @@ def test_fake_server_on_a_chosen_port_and_a_taken_one(
 ) -> None:
     first, url = start_fake_server(processes)
     port = url.rsplit(":", 1)[1]
-    second, same = start_fake_server(processes, "--port", str(int(port) + 1))
-    assert same.endswith(f":{int(port) + 1}")
+    with socket.socket() as probe:  # a port free a moment ago (port + 1 may be anyone's)
+        probe.bind(("127.0.0.1", 0))
+        chosen = probe.getsockname()[1]
+    second, same = start_fake_server(processes, "--port", str(chosen))
+    assert same.endswith(f":{chosen}")
     taken = run(cli("fake-server", "--port", port), environment())
     assert taken.returncode == 1
     (line,) = taken.stderr.splitlines()

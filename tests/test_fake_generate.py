@@ -201,10 +201,12 @@ def test_generator_refuses_arguments_out_of_range(kwargs: dict[str, Any]) -> Non
 
 
 def test_generator_is_fast() -> None:
-    """20,000 actions in well under two seconds (it scales linearly: 500,000 in seconds)."""
-    started = time.perf_counter()
+    """20,000 actions in well under two seconds (it scales linearly: 500,000 in seconds).
+
+    Measured in CPU time, which other processes on a busy machine do not stretch."""
+    started = time.process_time()
     generate_actions(20_000, seed=9)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
 
 
 # -- timestamps ---------------------------------------------------------------------------
@@ -392,13 +394,14 @@ def test_store_page_with_shuffled_ties_keeps_newest_first_and_complete_inner_gro
 
 def test_store_serves_a_page_of_100_from_50_000_actions_in_well_under_a_millisecond() -> None:
     """Bisect + slice + dropping ``result`` (all the Python a list request runs besides
-    JSON encoding) stays far below 1 ms per page."""
+    JSON encoding) stays far below 1 ms per page, in CPU time (a busy machine stretches
+    the wall clock, not this)."""
     actions = generate_actions(50_000, seed=8)
     store = ActionStore.build(actions)
     cuts = [ms_of(a["created_at"]) for a in random.Random(1).sample(actions, 500)]
-    started = time.perf_counter()
+    started = time.process_time()
     for before_ms in cuts:
         page = store.page(limit=100, before_ms=before_ms)
         list_body(page.actions, page.has_more)
-    per_page = (time.perf_counter() - started) / len(cuts)
+    per_page = (time.process_time() - started) / len(cuts)
     assert per_page < 0.0005, f"{per_page * 1e6:.0f} us per page"
