@@ -161,6 +161,7 @@ async def test_breaking_out_early_stops_the_requests(prefetch: int) -> None:
     async with fake, client_for(fake) as client:
         async for _action in client.iter_async_actions(page_size=10, prefetch=prefetch):
             break
+        await _wait_for_requests(fake, 1 + prefetch, seconds=30)  # a busy machine is slow
         await asyncio.sleep(0.1)
         assert len(fake.requests) == 1 + prefetch
 
@@ -260,7 +261,7 @@ async def test_prefetch_requests_pages_ahead_while_the_caller_is_on_this_one(
     async with fake, client_for(fake) as client:
         stream = client.iter_async_actions(page_size=10, prefetch=prefetch)
         await anext(stream)  # the caller holds page 1 and does not ask for more
-        assert await _wait_for_requests(fake, 1 + prefetch, seconds=5)
+        assert await _wait_for_requests(fake, 1 + prefetch, seconds=30)
         await asyncio.sleep(0.1)
         assert len(fake.requests) == 1 + prefetch, "no more than prefetch pages ahead"
         await stream.aclose()

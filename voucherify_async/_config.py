@@ -146,9 +146,11 @@ class RateLimit:
     """Client-side pacing: at most ``requests`` requests per ``per`` seconds, evenly spaced.
 
     Shared by every task that uses the same client, so that a pool of workers stays
-    under the project's limit instead of collecting 429s::
+    under the project's limit instead of collecting 429s, when paced with a margin
+    below it: requests are spaced when sent, the API counts them when they arrive,
+    and a delay on the way or a busy event loop can bring two closer together::
 
-        client = VoucherifyClient(rate_limit=RateLimit(requests=100, per=60))  # 100 a minute
+        client = VoucherifyClient(rate_limit=RateLimit(requests=90, per=60))  # limit 100
         client = VoucherifyClient(rate_limit=RateLimit.per_second(5))
     """
 
