@@ -75,7 +75,7 @@ DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
 """The default ``max_response_size``: 32 MiB, counted after decompression."""
 
 _READ_CHUNK = 64 * 1024
-_FINISHED = frozenset({AsyncActionStatus.DONE, AsyncActionStatus.FAILED})
+_FINAL_STATUSES = frozenset({AsyncActionStatus.DONE, AsyncActionStatus.FAILED})
 _MAX_PARTITIONS = 64
 _MAX_PREFETCH = 16
 _DEFAULT_RETRY = RetryPolicy()
@@ -709,7 +709,7 @@ class VoucherifyClient:
             if last is None or (details.status, details.progress) != (last.status, last.progress):
                 yield details
             last = details
-            if details.status in _FINISHED:
+            if details.status in _FINAL_STATUSES:
                 return
             if deadline is not None and loop.time() + interval >= deadline:
                 await asyncio.sleep(max(0.0, deadline - loop.time()))

@@ -233,7 +233,7 @@ def check_base_url(base_url: object, source: str = "base_url") -> URL:
     return root.with_path(parts.path.rstrip("/"), encoded=True)
 
 
-def _base_url(
+def _root_url(
     base_url: object, cluster: object, environ: Mapping[str, str], names: Mapping[str, str]
 ) -> URL:
     if base_url is not None and cluster is not None:
@@ -279,5 +279,5 @@ def resolve_connection(
     """
     headers, kind = _auth(app_id, app_token, oauth_token, environ, names)
     return Connection(
-        base_url=_base_url(base_url, cluster, environ, names), auth_headers=headers, auth_kind=kind
+        base_url=_root_url(base_url, cluster, environ, names), auth_headers=headers, auth_kind=kind
     )
