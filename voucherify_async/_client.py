@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -450,8 +450,12 @@ class VoucherifyClient:
             walks, lower = list(state.walks), state.lower
         else:
             lower = start
-            if start is not None and stop is not None:
-                edges = [start, *split_evenly(start, stop, partitions), stop]
+            if start is not None:
+                # Split by time at once: the walks that find their part empty (the newest
+                # action long before end_date, or before now) split the others later.
+                top = stop if stop is not None else datetime.now(UTC)
+                cuts = split_evenly(start, top, partitions) if start < top else []
+                edges = [start, *cuts, stop]
                 walks = [
                     WalkRange(low, high, fresh_position())
                     for low, high in reversed(list(itertools.pairwise(edges)))

@@ -106,6 +106,7 @@ class WalkProgress:
     top: datetime | None = None
     ms_per_page: float | None = None
     done: bool = False
+    pages: int = 0
 
     def __attrs_post_init__(self) -> None:
         if self.top is None:
@@ -124,23 +125,24 @@ class WalkProgress:
         account: the walk has claimed down to ``oldest``, and one page covers about
         that much time."""
         self.top = oldest
+        self.pages += 1
         upper = previous_floor if previous_floor is not None else newest
         if count >= 2 or previous_floor is not None:
             spread = max(1, _ms(upper - oldest))
             self.ms_per_page = spread * page_size / max(1, count - (previous_floor is None))
 
 
-def _work(walk: WalkProgress, lower: datetime | None, fallback: float | None) -> float | None:
-    """The pages left in ``walk``'s unclaimed range (``None``: not known to be splittable);
-    in milliseconds when no walk has shown how much time a page covers."""
+def _work(walk: WalkProgress, lower: datetime | None) -> float | None:
+    """The pages left in ``walk``'s unclaimed range; ``None`` when it cannot be split (over,
+    shorter than 2 ms, or no page has shown how much time a page covers: neither its own
+    nor those of the walk it was split from)."""
     since = walk.since if walk.since is not None else lower
-    if walk.done or walk.top is None or since is None:
+    if walk.done or walk.top is None or since is None or not walk.ms_per_page:
         return None
     span = _ms(walk.top - since)
     if span < 2:
         return None
-    rate = walk.ms_per_page if walk.ms_per_page is not None else fallback
-    return span / rate if rate else float(span)
+    return span / walk.ms_per_page
 
 
 def plan_split(
@@ -153,22 +155,21 @@ def plan_split(
 
     The walk with the most pages left in its unclaimed range ``[since, top)``
     (``lower`` stands for a ``since`` of ``None``: no action is older), judged from
-    how much time one of its pages covered (a walk that has shown no page is judged
-    by the average of the others). It is split at the whole millisecond halving its
-    time left, strictly inside it, when it has at least ``min_pages`` pages left
-    (when no page has been seen at all, any range of 2 ms or more is split).
+    how much time one of its pages covered (for a walk that has shown no page yet, one
+    of the walk it was split from; a walk of the first plan with no page is not split).
+    It is split at the whole millisecond
+    halving its time left, strictly inside it, when it has at least ``min_pages``
+    pages left.
     """
-    rates = [walk.ms_per_page for walk in walks if walk.ms_per_page is not None]
-    fallback = sum(rates) / len(rates) if rates else None
     best: tuple[float, int] | None = None
     for index, walk in enumerate(walks):
-        work = _work(walk, lower, fallback)
+        work = _work(walk, lower)
         if work is not None and (best is None or work > best[0]):
             best = (work, index)
     if best is None:
         return None
     work, index = best
-    if fallback is not None and work < min_pages:
+    if work < min_pages:
         return None
     walk = walks[index]
     since = walk.since if walk.since is not None else lower
