@@ -264,8 +264,8 @@ def newest_before(history: list[Action], moment: datetime) -> datetime | None:
 def test_the_range_finder_brackets_the_oldest_action_with_few_requests(
     oldest_days: float, length_days: float, gap_days: float
 ) -> None:
-    """``low`` is never after the oldest action, and close to it: within a 64th of the
-    history's length (or the probes ran out of rounds), in a few parallel rounds."""
+    """``low`` is never after the oldest action, and close to it: within a 16th of the
+    history's length (or the probes ran out of rounds), in at most 3 parallel rounds."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
     newest = now - timedelta(days=gap_days)
     oldest = newest - timedelta(days=length_days)
@@ -277,10 +277,10 @@ def test_the_range_finder_brackets_the_oldest_action_with_few_requests(
     while probes := finder.probes():
         finder.feed({p: newest_before(history, p) for p in probes})
     assert finder.low <= oldest
-    assert finder.rounds <= 4
-    assert finder.requests <= 40
-    if finder.rounds < 4:
-        assert (oldest - finder.low) * 64 <= max(newest - finder.low, MS * 64)
+    assert finder.rounds <= 3
+    assert finder.requests <= 30
+    if finder.rounds < 3:
+        assert (oldest - finder.low) * 16 <= max(newest - finder.low, MS * 16)
 
 
 def test_the_range_finder_stops_at_once_on_an_empty_history() -> None:

@@ -223,7 +223,7 @@ class HistoryStart:
     nothing: then no action is older than ``X``. The first round probes moments
     back from ``top`` at geometric distances (an hour, 8 hours, ... 2000), all at
     once; later rounds probe evenly inside the bracket found, until it is narrower
-    than ``1 / resolution`` of the history's length (or after ``max_rounds``).
+    than ``1 / resolution`` (16) of the history's length (or after ``max_rounds``).
     :attr:`low` is then a moment no action is older than: a scan can start there.
 
     Usage::
@@ -239,8 +239,8 @@ class HistoryStart:
         top: datetime,
         *,
         per_round: int = 8,
-        resolution: int = 64,
-        max_rounds: int = 4,
+        resolution: int = 16,
+        max_rounds: int = 3,
         earliest: datetime = _EPOCH,
     ) -> None:
         self.top = _floor_ms(top)
