@@ -402,3 +402,80 @@ async def test_many_walks_stay_within_the_rate_limit(partitions: int) -> None:
     limited = [r for r in fake.requests if r.rate_limited]
     assert len(fake.requests) > 120, "the scan did not cross several windows"
     assert len(limited) <= 0.02 * len(fake.requests), f"{len(limited)} of {len(fake.requests)}"
+
+
+# --- the worker recipe of docs/workers.md -------------------------------------------------
+
+
+def test_the_scan_recipe_crashes_resumes_and_handles_every_action_once(tmp_path: Path) -> None:
+    """The recipe of docs/workers.md, as printed, as a process of its own against
+    ``voucherify-async fake-server``: it crashes midway, resumes from the stored cursor,
+    and ends with every action of the server handled exactly once."""
+    text = (ROOT / "docs" / "workers.md").read_text(encoding="utf-8")
+    recipe = text.split("<!-- test: scan recipe -->\n```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "scan_worker.py"
+    script.write_text(recipe, encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("VOUCHERIFY_")}
+    environment["PYTHONPATH"] = str(ROOT)
+    server = subprocess.Popen(  # this interpreter, our own command
+        [sys.executable, "-m", "voucherify_async", "fake-server", "--actions", "3000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        environment.update(
+            VOUCHERIFY_APP_ID=FAKE_APP_ID,
+            VOUCHERIFY_APP_TOKEN=FAKE_APP_TOKEN,
+            VOUCHERIFY_API_URL=url,
+        )
+        for _ in range(3):
+            result = subprocess.run(  # noqa: S603  # the documented program
+                [sys.executable, "-W", "error", str(script)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+                env=environment,
+            )
+            assert result.returncode == 0, result.stderr
+            assert "crashed (the worker dies)" in result.stdout, result.stdout
+            assert "3000 actions, 0 handled twice" in result.stdout, result.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        assert server.stdout is not None
+        assert server.stderr is not None
+        server.stdout.close()
+        server.stderr.close()
+
+
+def test_the_scan_benchmark_runs(tmp_path: Path) -> None:
+    """``docs/benchmarks/scan.py --quick``: the three histories, both partition counts,
+    every action counted, the table printed and the plot drawn (nothing here is timed)."""
+    pytest.importorskip("matplotlib", reason="the plot needs the bench extra")
+    result = subprocess.run(  # noqa: S603  # our own script, with this interpreter
+        [
+            sys.executable,
+            str(ROOT / "docs" / "benchmarks" / "scan.py"),
+            "--quick",
+            "--plot",
+            str(tmp_path / "scan.png"),
+            "--json",
+            str(tmp_path / "scan.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    for history_name in ("even", "burst", "stale"):
+        assert f"| {history_name} | 8 |" in result.stdout
+        assert f"| {history_name} | 16 |" in result.stdout
+    assert (tmp_path / "scan.png").stat().st_size > 0

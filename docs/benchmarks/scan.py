@@ -17,9 +17,10 @@ taken within one run): the scan's time over the ideal (the sequential time divid
 by the partitions), its speedup over the sequential stream, and the requests it made
 over the sequential stream's (every HTTP request counts, probes and retries too)::
 
-    python docs/benchmarks/scan.py                     # the table of docs/performance.md
-    python docs/benchmarks/scan.py --plot docs/performance-scan.png --json scan.json
-    python docs/benchmarks/scan.py --quick             # a few seconds, for the smoke test
+    python docs/benchmarks/scan.py           # print the table
+    python docs/benchmarks/scan.py --docs    # and write it into docs/performance.md, with
+                                             # docs/performance-scan.png and .json
+    python docs/benchmarks/scan.py --quick   # a few seconds, for the smoke test
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_fake import ServerProcess  # the folder is no package
 
 HISTORIES = ("even", "burst", "stale")
+DOCS = Path(__file__).resolve().parent.parent
+TABLE_START = (
+    "<!-- scan table: start (python docs/benchmarks/scan.py --docs rewrites this part) -->"
+)
+TABLE_END = "<!-- scan table: end -->"
 _DAYS = 30
 
 
@@ -225,7 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
     parser.add_argument("--json", type=Path, help="write the measurements here")
     parser.add_argument("--plot", type=Path, help="draw the plot here (PNG)")
+    parser.add_argument(
+        "--docs",
+        action="store_true",
+        help="write the table into docs/performance.md, the plot and the JSON next to it",
+    )
     args = parser.parse_args(argv)
+    if args.docs:
+        args.plot = args.plot or DOCS / "performance-scan.png"
+        args.json = args.json or DOCS / "performance-scan.json"
     if args.quick:
         args.actions, args.latency, args.runs = 1_500, 0.002, 1
 
@@ -249,6 +263,17 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.plot:
         plot(rows, args.plot)
+    if args.docs:
+        page = DOCS / "performance.md"
+        text = page.read_text(encoding="utf-8")
+        head, rest = text.split(TABLE_START, 1)
+        _, tail = rest.split(TABLE_END, 1)
+        heading = (
+            f"{args.actions:,} actions, {args.latency * 1000:.0f} ms latency, medians of "
+            f"{args.runs} runs (`python docs/benchmarks/scan.py --docs`):"
+        )
+        block = f"{TABLE_START}\n{heading}\n\n{table(rows)}\n{TABLE_END}"
+        page.write_text(head + block + tail, encoding="utf-8")
     return 0
 
 
