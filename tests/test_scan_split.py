@@ -210,7 +210,7 @@ def test_the_planner_splits_the_walk_with_the_most_pages_left_at_the_middle() ->
 
 
 def test_the_planner_leaves_alone_walks_with_little_left_or_nothing_seen() -> None:
-    assert plan_split([WalkProgress(at(0), at(1000), top=at(150), ms_per_page=100.0)]) is None
+    assert plan_split([WalkProgress(at(0), at(1000), top=at(140), ms_per_page=100.0)]) is None
     assert plan_split([WalkProgress(at(0), at(1000))]) is None, "no page seen: no rate"
     assert plan_split([WalkProgress(at(0), at(1000), top=at(1), ms_per_page=0.1)]) is None
     done = WalkProgress(at(0), at(1000), top=at(900), ms_per_page=1.0, done=True)

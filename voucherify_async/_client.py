@@ -52,7 +52,7 @@ from ._params import (
     truncate_to_ms,
 )
 from ._ratelimit import RateGate
-from ._scan import AsyncActionScan, _ScanEngine
+from ._scan import AsyncActionScan, ScanEngine
 from ._split import WalkRange, decode_scan_token, fresh_position, scan_digest, split_evenly
 from ._stream import AsyncActionStream
 from ._token import decode_token, parameters_digest
@@ -463,7 +463,7 @@ class VoucherifyClient:
             else:
                 walks = [WalkRange(start, stop, fresh_position())]
         return AsyncActionScan(
-            _ScanEngine(
+            ScanEngine(
                 open_stream=functools.partial(self._scan_stream, page_size),
                 probe=self._newest_before,
                 walks=walks,

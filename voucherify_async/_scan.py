@@ -8,7 +8,7 @@ over a queue that holds at most ``partitions`` pages, and a task for the range
 finder's probes.
 
 The tasks never hold the :class:`AsyncActionScan` itself, only its engine
-(``_ScanEngine``): when a scan is dropped without :meth:`AsyncActionScan.aclose`,
+(``ScanEngine``): when a scan is dropped without :meth:`AsyncActionScan.aclose`,
 a ``weakref.finalize`` cancels them and drops the pages waiting.
 """
 
@@ -40,7 +40,7 @@ from ._split import (
 )
 from ._stream import AsyncActionStream
 
-__all__ = ["AsyncActionScan", "OpenStream", "Probe"]
+__all__ = ["AsyncActionScan", "OpenStream", "Probe", "ScanEngine"]
 
 OpenStream = Callable[[datetime | None, datetime | None, CursorState], AsyncActionStream]
 """Opens a stream over ``[since, end)`` standing at a position."""
@@ -75,7 +75,7 @@ class _Page:
     after: CursorState
 
 
-class _ScanEngine:
+class ScanEngine:
     """The walks, their tasks and the queue: everything the tasks touch (never the scan)."""
 
     def __init__(
@@ -302,7 +302,7 @@ class AsyncActionScan:
     - Two tasks iterating one scan at once: the second gets a :class:`RuntimeError`.
     """
 
-    def __init__(self, engine: _ScanEngine) -> None:
+    def __init__(self, engine: ScanEngine) -> None:
         self._engine = engine
         self._finalizer = weakref.finalize(self, engine.abandon)
         self._page: Sequence[AsyncAction] = ()

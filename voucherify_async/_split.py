@@ -149,7 +149,7 @@ def plan_split(
     walks: Sequence[WalkProgress],
     *,
     lower: datetime | None = None,
-    min_pages: float = 2.0,
+    min_pages: float = 1.5,
 ) -> tuple[int, datetime] | None:
     """Which walk to split, and where: ``(index, at)``, or ``None`` when no split pays.
 

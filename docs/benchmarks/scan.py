@@ -12,6 +12,11 @@ order. The histories:
 - ``stale``: even over 30 days that ended three weeks ago; ``since`` = the oldest
   action and no ``end_date`` (the range reaches to now).
 
+With ``--model``, no server and no socket: the client's requests are answered in
+the same process after exactly ``--latency`` of a virtual clock that stands still
+while the CPU works, so the time measured is the chain of round trips alone (what
+the ideal assumes), whatever else the machine is doing.
+
 For each history and partition count it prints (medians over ``--runs``, each ratio
 taken within one run): the scan's time over the ideal (the sequential time divided
 by the partitions), its speedup over the sequential stream, and the requests it made
@@ -27,8 +32,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
+import os
 import random
+import selectors
 import statistics
 import sys
 import tempfile
@@ -48,9 +56,9 @@ from serve_fake import ServerProcess  # the folder is no package
 HISTORIES = ("even", "burst", "stale")
 DOCS = Path(__file__).resolve().parent.parent
 TABLE_START = (
-    "<!-- scan table: start (python docs/benchmarks/scan.py --docs rewrites this part) -->"
+    "<!-- scan {}table: start (python docs/benchmarks/scan.py {}--docs rewrites this part) -->"
 )
-TABLE_END = "<!-- scan table: end -->"
+TABLE_END = "<!-- scan {}table: end -->"
 _DAYS = 30
 
 
@@ -125,6 +133,110 @@ async def walk(
         return time.perf_counter() - started, count, sent[0]
 
 
+class _VirtualSelector(selectors.DefaultSelector):
+    """Never waits: a wait for the next timer moves the virtual clock there instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        if timeout is not None and timeout > 0:
+            self.now += timeout
+        return super().select(0)
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock only moves when every task waits for a timer."""
+
+    def __init__(self) -> None:
+        self._virtual = _VirtualSelector()
+        super().__init__(self._virtual)
+
+    def time(self) -> float:
+        return self._virtual.now
+
+
+class ModelAPI:
+    """The list endpoint answered in process after ``latency`` (virtual) seconds:
+    the newest ``limit`` actions created before ``end_date`` (exclusive), newest first."""
+
+    def __init__(self, actions: list[dict[str, Any]], latency: float) -> None:
+        self.latency = latency
+        self.keys = [-_ms(a["created_at"]) for a in actions]  # ascending
+        self.encoded = [json.dumps(a).encode() for a in actions]
+        self.requests = 0
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        from voucherify_async._decode import RawResponse
+
+        self.requests += 1
+        await asyncio.sleep(self.latency)
+        params = params or {}
+        limit = int(params.get("limit", 10))
+        start = 0
+        if "end_date" in params:
+            start = bisect.bisect_right(self.keys, -_ms(params["end_date"]))
+        chosen = self.encoded[start : start + limit]
+        more = b"true" if start + limit < len(self.encoded) else b"false"
+        body = b'{"object":"list","data_ref":"async_actions","async_actions":['
+        body += b",".join(chosen) + b'],"has_more":' + more + b"}"
+        return RawResponse(200, {}, body, "GET", path)
+
+
+def _ms(text: str) -> int:
+    moment = datetime.fromisoformat(text)
+    return int(moment.timestamp() * 1000)
+
+
+async def _modelled(
+    api: ModelAPI, since: datetime, end: datetime | None, partitions: int | None
+) -> tuple[float, int, int]:
+    client = VoucherifyClient(FAKE_APP_ID, FAKE_APP_TOKEN, base_url="http://127.0.0.1:9")
+    client._get = api.get  # type: ignore[method-assign]  # the model answers, no socket
+    loop = asyncio.get_running_loop()
+    before, started, count = api.requests, loop.time(), 0
+    if partitions is None:
+        async for _action in client.iter_async_actions(since=since, end_date=end):
+            count += 1
+    else:
+        async with client.scan_async_actions(
+            since=since, end_date=end, partitions=partitions
+        ) as scan:
+            async for _action in scan:
+                count += 1
+    await client.close()
+    return loop.time() - started, count, api.requests - before
+
+
+def _run_model(coroutine: Any) -> Any:
+    loop = VirtualClockLoop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
+def measure_model(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name in args.histories:
+        actions = make_history(name, args.actions)
+        since, end = _range(actions, name)
+        api = ModelAPI(actions, args.latency)
+        run: dict[str, Any] = {}
+        for partitions in [None, *args.partitions]:
+            cpu = time.process_time()
+            seconds, count, sent = _run_model(_modelled(api, since, end, partitions))
+            assert count == args.actions, (name, partitions, count)
+            run[str(partitions) if partitions else "sequential"] = {
+                "seconds": seconds,
+                "requests": sent,
+                "cpu": time.process_time() - cpu,  # the client's alone: no server here
+            }
+        results[name] = [run]  # deterministic: one run says it all
+    return results
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with ServerProcess() as server, tempfile.TemporaryDirectory() as folder:
@@ -139,15 +251,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             runs: list[dict[str, Any]] = []
             for _ in range(args.runs):
                 run: dict[str, Any] = {}
-                seconds, count, sent = asyncio.run(walk(server.base_url, since, end, None))
-                assert count == args.actions, (name, count)
-                run["sequential"] = {"seconds": seconds, "requests": sent}
-                for partitions in args.partitions:
+                for partitions in [None, *args.partitions]:
+                    cpu, server_cpu = time.process_time(), server.cpu_time()
                     seconds, count, sent = asyncio.run(
                         walk(server.base_url, since, end, partitions)
                     )
                     assert count == args.actions, (name, partitions, count)
-                    run[str(partitions)] = {"seconds": seconds, "requests": sent}
+                    run[str(partitions) if partitions else "sequential"] = {
+                        "seconds": seconds,
+                        "requests": sent,
+                        "cpu": time.process_time() - cpu + server.cpu_time() - server_cpu,
+                    }
                 runs.append(run)
             results[name] = runs
     return results
@@ -171,27 +285,28 @@ def summarize(results: dict[str, Any], partitions: list[int]) -> list[dict[str, 
                     "over_ideal_max": max(over_ideal),
                     "speedup": statistics.median(speedup),
                     "requests": statistics.median(requests),
+                    "cpu": statistics.median(r[key].get("cpu", 0.0) for r in runs),
                 }
             )
     return rows
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[dict[str, Any]], cpu: str = "client + server") -> str:
     lines = [
         "| history | partitions | sequential | scan | scan / ideal (worst run) "
-        "| speedup | requests / sequential |",
-        "|---|---|---|---|---|---|---|",
+        f"| speedup | requests / sequential | CPU ({cpu}) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['history']} | {row['partitions']} | {row['sequential_s']:.2f} s "
             f"| {row['scan_s']:.3f} s | {row['over_ideal']:.2f} ({row['over_ideal_max']:.2f}) "
-            f"| {row['speedup']:.1f}x | {row['requests']:.2f} |"
+            f"| {row['speedup']:.1f}x | {row['requests']:.2f} | {row['cpu']:.2f} s |"
         )
     return "\n".join(lines)
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def plot(rows: list[dict[str, Any]], path: Path, clock: str) -> None:
     import matplotlib as mpl
 
     mpl.use("Agg")
@@ -214,7 +329,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     axis.axhline(1.6, color="red", linestyle=":", linewidth=0.8, label="limit 1.6")
     axis.set_xticks(range(len(histories)), histories)
     axis.set_ylabel("scan time / ideal")
-    axis.set_title("scan_async_actions: 20 ms latency, time over the ideal (lower is better)")
+    axis.set_title(f"scan_async_actions, 20 ms latency, {clock}: time over the ideal")
     axis.legend(fontsize=8, loc="upper right")
     axis.set_ylim(0, max(1.8, max(r["over_ideal"] for r in rows) * 1.15))
     figure.tight_layout()
@@ -229,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--histories", nargs="+", choices=HISTORIES, default=list(HISTORIES))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    parser.add_argument(
+        "--model", action="store_true", help="latency only, on a virtual clock (no server)"
+    )
     parser.add_argument("--json", type=Path, help="write the measurements here")
     parser.add_argument("--plot", type=Path, help="draw the plot here (PNG)")
     parser.add_argument(
@@ -237,19 +355,22 @@ def main(argv: list[str] | None = None) -> int:
         help="write the table into docs/performance.md, the plot and the JSON next to it",
     )
     args = parser.parse_args(argv)
+    mode = "model " if args.model else ""
     if args.docs:
-        args.plot = args.plot or DOCS / "performance-scan.png"
-        args.json = args.json or DOCS / "performance-scan.json"
+        suffix = "-model" if args.model else ""
+        args.plot = args.plot or DOCS / f"performance-scan{suffix}.png"
+        args.json = args.json or DOCS / f"performance-scan{suffix}.json"
     if args.quick:
         args.actions, args.latency, args.runs = 1_500, 0.002, 1
 
-    results = measure(args)
+    results = measure_model(args) if args.model else measure(args)
     rows = summarize(results, args.partitions)
     print(
         f"{args.actions:,} actions, server latency {args.latency * 1000:.0f} ms, "
         f"{args.runs} runs (medians; ideal = sequential / partitions)"
     )
-    print(table(rows))
+    printed = table(rows, "client" if args.model else "client + server")
+    print(printed)
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -262,17 +383,21 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if args.plot:
-        plot(rows, args.plot)
+        plot(rows, args.plot, "virtual clock" if args.model else "wall clock")
     if args.docs:
         page = DOCS / "performance.md"
         text = page.read_text(encoding="utf-8")
-        head, rest = text.split(TABLE_START, 1)
-        _, tail = rest.split(TABLE_END, 1)
+        start = TABLE_START.format(mode, "--model " if args.model else "")
+        end = TABLE_END.format(mode)
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        load = "" if args.model else f"; load average {os.getloadavg()[0]:.1f} at the end"
+        runs = "one run (deterministic)" if args.model else f"medians of {args.runs} runs"
         heading = (
-            f"{args.actions:,} actions, {args.latency * 1000:.0f} ms latency, medians of "
-            f"{args.runs} runs (`python docs/benchmarks/scan.py --docs`):"
+            f"{args.actions:,} actions, {args.latency * 1000:.0f} ms latency, {runs}{load} "
+            f"(`python docs/benchmarks/scan.py {'--model ' if args.model else ''}--docs`):"
         )
-        block = f"{TABLE_START}\n{heading}\n\n{table(rows)}\n{TABLE_END}"
+        block = f"{start}\n{heading}\n\n{printed}\n{end}"
         page.write_text(head + block + tail, encoding="utf-8")
     return 0
 
