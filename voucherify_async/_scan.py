@@ -305,6 +305,7 @@ class AsyncActionScan:
     def __init__(self, engine: ScanEngine) -> None:
         self._engine = engine
         self._finalizer = weakref.finalize(self, engine.abandon)
+        self._finalizer.atexit = False  # at exit the event loop is gone: nothing to cancel
         self._page: Sequence[AsyncAction] = ()
         self._current: _Page | None = None
         self._index = 0
@@ -418,7 +419,7 @@ class AsyncActionScan:
         self._limit = self._index
         engine = self._engine
         tasks = list(engine.tasks)
-        engine.abandon()
+        self._finalizer()  # engine.abandon(), once
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
