@@ -120,6 +120,18 @@ async def test_without_since_the_scan_covers_the_whole_history_found_with_a_few_
 
 
 @pytest.mark.asyncio
+async def test_one_partition_without_since_walks_the_history_without_probing_it() -> None:
+    """One walk cannot be split: where the history begins does not matter to it."""
+    actions = history(300, seed=8)
+    fake = FakeVoucherify(actions=actions)
+    async with fake, client_for(fake) as client:
+        got = [a.id async for a in client.scan_async_actions(partitions=1, page_size=100)]
+    assert sorted(got) == sorted(ids(actions))
+    assert probes(fake) == 0
+    assert len(fake.requests) == 4
+
+
+@pytest.mark.asyncio
 async def test_without_end_date_the_scan_ends_at_the_newest_action_weeks_ago() -> None:
     newest = datetime.now(UTC) - timedelta(days=21)
     actions = history(1200, seed=6, newest=newest)

@@ -124,7 +124,11 @@ class ScanEngine:
     def start(self) -> None:
         self.queue = asyncio.Queue()
         self.space = asyncio.Semaphore(max(1, self.partitions))
-        if self.lower is None and any(walk.since is None for walk in self.walks):
+        if (
+            self.partitions > 1
+            and self.lower is None
+            and any(walk.since is None for walk in self.walks)
+        ):  # where the history begins, to split it (one walk alone needs no split)
             self._spawn(self._find_start(HistoryStart(self.finder_top or _now_floor())))
         self.fill()
         if not self.tasks:
