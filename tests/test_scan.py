@@ -341,6 +341,31 @@ async def test_closing_the_client_ends_a_scan_consumer_with_client_closed_error(
 
 
 @pytest.mark.asyncio
+async def test_closing_the_client_after_every_page_arrived_still_ends_the_consumer() -> None:
+    """Every page fetched and waiting, no request in flight: the consumer still learns at
+    its next page that the client was closed, instead of going on as if nothing happened."""
+    fake = FakeVoucherify(actions=ACTIONS[:60])
+    async with fake:
+        client = client_for(fake)
+        scan = client.scan_async_actions(since=created(ACTIONS[59]), partitions=8, page_size=10)
+        got = [(await scan.__anext__()).id]
+        for _ in range(200):
+            if not client._in_flight:
+                break
+            await asyncio.sleep(0.01)
+        assert not client._in_flight, "the walks did not finish"
+        await client.close()
+
+        async def consume() -> None:
+            async for action in scan:
+                got.append(action.id)
+
+        with pytest.raises(ClientClosedError):
+            await consume()
+    assert len(got) < 60
+
+
+@pytest.mark.asyncio
 async def test_a_scan_dropped_after_a_break_leaves_no_task_and_no_page() -> None:
     """60 scans abandoned by a break, then dropped: once their requests end, no task
     runs and nothing holds their pages."""

@@ -473,6 +473,7 @@ class VoucherifyClient:
                 page_size=page_size,
                 parameters=parameters,
                 background=self._in_flight,
+                client_closed=lambda: self._closed,
             )
         )
 

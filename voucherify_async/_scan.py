@@ -49,6 +49,7 @@ Probe = Callable[[datetime], Awaitable[datetime | None]]
 
 _ONE_MS = timedelta(milliseconds=1)
 _END = object()
+_CLOSED = "the client was closed while this scan was running"
 
 
 @attrs.define(eq=False)
@@ -90,8 +91,10 @@ class ScanEngine:
         page_size: int,
         parameters: str,
         background: set[asyncio.Task[Any]],
+        client_closed: Callable[[], bool] = lambda: False,
     ) -> None:
         self.open_stream = open_stream
+        self.client_closed = client_closed
         self.probe = probe
         self.partitions = partitions
         self.page_size = page_size
@@ -189,7 +192,7 @@ class ScanEngine:
                 walk = None if self.closing else self._next_walk()
         except asyncio.CancelledError:
             if not self.closing:  # nobody but the client cancels these tasks
-                self.post(ClientClosedError("the client was closed while this scan was running"))
+                self.post(ClientClosedError(_CLOSED))
             raise
         except Exception as exc:  # noqa: BLE001  # handed to the consumer, raised there
             self.post(exc)
@@ -247,7 +250,7 @@ class ScanEngine:
                 finder.feed(dict(zip(probes, answers, strict=True)))
         except asyncio.CancelledError:
             if not self.closing:
-                self.post(ClientClosedError("the client was closed while this scan was running"))
+                self.post(ClientClosedError(_CLOSED))
             raise
         except Exception as exc:  # noqa: BLE001  # handed to the consumer, raised there
             self.post(exc)
@@ -385,6 +388,9 @@ class AsyncActionScan:
                 if self._closed:
                     raise StopAsyncIteration
                 self._finish_page()
+                if engine.client_closed():  # also when every page was fetched already
+                    await self.aclose()
+                    raise ClientClosedError(_CLOSED)
                 if not self._started:
                     self._started = True
                     engine.start()
