@@ -29,6 +29,7 @@ PURE_MODULES = [
     "_token",
     "_ratelimit",
     "_wire",
+    "_split",
 ]
 FORBIDDEN = {"aiohttp", "asyncio"}
 

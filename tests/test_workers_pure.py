@@ -175,3 +175,31 @@ def test_rate_limit_is_validated(kwargs: dict[str, object], error: type[Exceptio
 def test_rate_limit_per_minute_and_interval() -> None:
     assert RateLimit.per_minute(120).interval == pytest.approx(0.5)
     assert RateLimit(requests=100, per=60).interval == pytest.approx(0.6)
+
+
+def test_requests_in_flight_count_against_what_remains_of_the_window() -> None:
+    """Eight tasks at once: an answer's Remaining does not count the requests sent before
+    it came back, so the gate holds the next request once those would use it up."""
+    gate = RateGate()
+    headers = {"X-Rate-Limit-Remaining": "3", "X-Rate-Limit-Retry": "1010"}
+    assert gate.reserve(monotonic=0.0, wall=1000.0) == 0.0
+    gate.observe(200, headers, wall=1000.1)  # 3 left; nothing in flight
+    waits = [gate.reserve(monotonic=0.0, wall=1000.2) for _ in range(4)]
+    assert waits == [0.0, 0.0, 0.0, pytest.approx(9.8)]  # the fourth waits for the window
+    gate.observe(200, {**headers, "X-Rate-Limit-Remaining": "5"}, wall=1000.3)  # stale, higher
+    assert gate.reserve(monotonic=0.0, wall=1000.3) == pytest.approx(9.7)
+    # A new window: nothing is known of it until an answer says so.
+    assert gate.reserve(monotonic=0.0, wall=1010.0) == 0.0
+
+
+def test_a_request_never_answered_stops_counting_as_in_flight() -> None:
+    def gate_with_one_lost() -> RateGate:
+        gate = RateGate()
+        gate.reserve(monotonic=0.0, wall=1000.0)  # its connection drops: no answer, ever
+        gate.reserve(monotonic=0.0, wall=1000.0)
+        headers = {"X-Rate-Limit-Remaining": "1", "X-Rate-Limit-Retry": "1100"}
+        gate.observe(200, headers, wall=1000.0)
+        return gate
+
+    assert gate_with_one_lost().reserve(monotonic=0.0, wall=1001.0) == pytest.approx(99.0)
+    assert gate_with_one_lost().reserve(monotonic=0.0, wall=1040.0) == 0.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import itertools
 import logging
@@ -30,7 +31,7 @@ import attrs
 from yarl import URL
 
 from ._config import RateLimit, RetryPolicy, Timeout
-from ._cursor import PageRequest, PaginationCursor
+from ._cursor import CursorState, PageRequest, PaginationCursor
 from ._decode import (
     PageEntry,
     RawResponse,
@@ -62,7 +63,8 @@ from ._params import (
     truncate_to_ms,
 )
 from ._ratelimit import RateGate
-from ._scan import AsyncActionScan
+from ._scan import AsyncActionScan, ScanEngine
+from ._split import WalkRange, decode_scan_token, fresh_position, scan_digest, split_evenly
 from ._stream import AsyncActionStream
 from ._token import decode_token, parameters_digest
 from ._wire import LIST_PATH, request_headers, resolve_connection
@@ -89,6 +91,14 @@ def _check_seconds(name: str, value: object) -> float:
     return float(value)
 
 
+def _check_partitions(partitions: object) -> int:
+    if isinstance(partitions, bool) or not isinstance(partitions, int):
+        raise TypeError(f"partitions must be an int, not {type(partitions).__name__}")
+    if not 1 <= partitions <= _MAX_PARTITIONS:
+        raise ValueError(f"partitions must be from 1 to {_MAX_PARTITIONS}, got {partitions}")
+    return partitions
+
+
 def split_range(
     start: datetime, stop: datetime, partitions: object
 ) -> list[tuple[datetime, datetime]]:
@@ -99,10 +109,7 @@ def split_range(
         TypeError, ValueError: ``partitions`` not an int in 1..64, or ``start`` not
             before ``stop``.
     """
-    if isinstance(partitions, bool) or not isinstance(partitions, int):
-        raise TypeError(f"partitions must be an int, not {type(partitions).__name__}")
-    if not 1 <= partitions <= _MAX_PARTITIONS:
-        raise ValueError(f"partitions must be from 1 to {_MAX_PARTITIONS}, got {partitions}")
+    partitions = _check_partitions(partitions)
     if not start < stop:
         raise ValueError(
             f"since ({start.isoformat()}) must be before end_date ({stop.isoformat()})"
@@ -633,39 +640,97 @@ class VoucherifyClient:
     def scan_async_actions(
         self,
         *,
-        since: Any,
+        since: Any = None,
         end_date: Any = None,
         partitions: int = 8,
         page_size: int = MAX_LIMIT,
+        cursor: str | None = None,
     ) -> AsyncActionScan:
         """Walk a long time range in parallel: every action in ``[since, end_date)`` exactly once.
 
-        The range (``end_date`` defaults to now) is split into ``partitions``
-        windows of equal length, and each window is streamed like
-        :meth:`iter_async_actions`, all at once: the windows do not overlap
+        ``partitions`` walks (1..64) go back in time at once, each over its own part
+        of the range, and are kept busy: when one is over, the walk with the most
+        work left (judged from how much time its pages covered) is split at a
+        millisecond and a new walk takes the older part. The parts never overlap
         (``since`` is inclusive, ``end_date`` exclusive), so each action comes once.
-        **Order**: within a window newest first; windows interleave as their pages
-        arrive, so there is no global order (sort afterwards if you need one). At
-        most ``partitions`` pages wait in memory. The requests share this client's
-        retries and rate limit.
+
+        - ``since`` (same forms as ``end_date``): without it, the whole history; where
+          it begins is found with a few ``limit=1`` requests, never by walking it.
+        - ``end_date``: without it, up to the newest action (found by the first page).
+        - ``cursor``: a token from :attr:`AsyncActionScan.cursor` of an earlier scan
+          with the same ``since`` and ``end_date``: yield every action it had not
+          yielded yet, exactly once (``partitions`` and ``page_size`` may differ).
+
+        **Order**: within a walk newest first; walks interleave as their pages
+        arrive, so there is no global order. At most ``partitions`` pages wait in
+        memory. The requests share this client's retries and rate limit.
 
         Returns an :class:`AsyncActionScan` (``async for``, ``aclose()``, ``async with``).
 
         Raises:
             TypeError, ValueError: a bad argument (``partitions`` not an int in
-                1..64, ``since`` not before ``end_date``), at once; nothing is sent.
+                1..64, ``since`` not before ``end_date``, a cursor token that is
+                damaged or belongs to other arguments), at once; nothing is sent.
         """
-        start = parse_moment(since, name="since")
-        stop = parse_moment(end_date) if end_date is not None else datetime.now(UTC)
+        start = parse_moment(since, name="since") if since is not None else None
+        stop = parse_moment(end_date) if end_date is not None else None
         check_limit(page_size, name="page_size")
-        windows = split_range(start, stop, partitions)
+        _check_partitions(partitions)
+        if start is not None and stop is not None and not start < stop:
+            raise ValueError(
+                f"since ({start.isoformat()}) must be before end_date ({stop.isoformat()})"
+            )
+        parameters = scan_digest(start, stop)
+        if cursor is not None:
+            state = decode_scan_token(cursor, parameters)
+            walks, lower = list(state.walks), state.lower
+        else:
+            lower = start
+            if start is not None:
+                # Split by time at once: the walks that find their part empty (the newest
+                # action long before end_date, or before now) split the others later.
+                top = stop if stop is not None else datetime.now(UTC)
+                cuts = split_evenly(start, top, partitions) if start < top else []
+                edges = [start, *cuts, stop]
+                walks = [
+                    WalkRange(low, high, fresh_position())
+                    for low, high in reversed(list(itertools.pairwise(edges)))
+                ]
+            else:
+                walks = [WalkRange(start, stop, fresh_position())]
         return AsyncActionScan(
-            [
-                self.iter_async_actions(page_size=page_size, since=low, end_date=high)
-                for low, high in windows
-            ],
-            background=self._in_flight,
+            ScanEngine(
+                open_stream=functools.partial(self._scan_stream, page_size),
+                probe=self._newest_before,
+                walks=walks,
+                lower=lower,
+                finder_top=stop,
+                partitions=partitions,
+                page_size=page_size,
+                parameters=parameters,
+                background=self._in_flight,
+                client_closed=lambda: self._closed,
+            )
         )
+
+    def _scan_stream(
+        self,
+        page_size: int,
+        since: datetime | None,
+        end: datetime | None,
+        position: CursorState,
+    ) -> AsyncActionStream:
+        """A stream over ``[since, end)`` standing at ``position``: one walk of a scan."""
+        walk: PaginationCursor[PageEntry] = PaginationCursor(
+            page_size=page_size, end_date=end, since=since
+        )
+        walk.restore(position)
+        return AsyncActionStream(self._fetch_list_response, walk, in_flight=self._in_flight)
+
+    async def _newest_before(self, moment: datetime) -> datetime | None:
+        """When the newest action created before ``moment`` was created (``None``: none)."""
+        page = await self.list_async_actions(limit=1, end_date=moment)
+        return page.async_actions[0].created_at if page.async_actions else None
 
     async def _fetch_list_response(self, request: PageRequest) -> RawResponse:
         return await self._get(LIST_PATH, request.params())

@@ -151,6 +151,23 @@ class PaginationCursor(Generic[_A]):
         self._escalate = state.escalate
         self._pending = None
 
+    def try_split(self, at: datetime) -> bool:
+        """Hand over the range older than ``at``: narrow ``since`` to ``at`` when ``at`` lies
+        strictly inside the part of the range not claimed yet (after ``since``, before
+        ``floor``, or before ``end_date`` when no page was fed); return whether it did.
+
+        What was claimed (every page fed so far) stays this walk's; actions created
+        exactly at ``at`` stay too (``since`` is inclusive). A page in flight is
+        filtered by the new ``since`` when it is fed.
+        """
+        if self.done or (self.since is not None and not self.since < at):
+            return False
+        top = self.floor if self.floor is not None else self.end_date
+        if top is None or not at < top:
+            return False
+        self.since = at
+        return True
+
     def _plan(self) -> PageRequest:
         if self.floor is None:
             bound = None if self.end_date is None else _upper_bound(self.end_date, False)

@@ -12,11 +12,18 @@ gate combines two things, and the client waits for the later of the two:
   the API has its say again (an absurd reset, years ahead, cannot stop a client
   for good);
 - **client-side pacing** (optional :class:`RateLimit`): requests are spaced
-  ``RateLimit.interval`` apart, whichever task sends them.
+  ``RateLimit.interval`` apart, whichever task sends them;
+- **the requests in flight** (several tasks at once, as a scan's walks): the
+  ``X-Rate-Limit-Remaining`` of an answer does not count the requests sent before
+  it came back. The gate keeps the lowest ``Remaining`` seen in the current window
+  (the one closing at ``X-Rate-Limit-Retry``), and when the requests in flight
+  would use it up, the next request waits for the window to close instead of
+  collecting a 429.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Mapping
 
@@ -24,6 +31,12 @@ from ._config import RateLimit
 from ._decode import header, reset_delay, retry_after_seconds
 
 __all__ = ["RateGate"]
+
+# A request sent this long ago without an answer seen (a dropped connection, a
+# cancellation) no longer counts as in flight.
+_IN_FLIGHT_HORIZON = 30.0
+# Two X-Rate-Limit-Retry values this close name the same window.
+_SAME_WINDOW = 0.05
 
 
 def _number(text: str | None) -> float | None:
@@ -49,6 +62,8 @@ class RateGate:
         """Epoch seconds before which the API said no request may be sent."""
         self._forget_at = math.inf
         self._next_slot = -math.inf
+        self._window: tuple[float, float] | None = None  # (closes at, lowest Remaining seen)
+        self._in_flight: collections.deque[float] = collections.deque()  # when each was sent
 
     def observe(
         self,
@@ -65,6 +80,7 @@ class RateGate:
         ``X-Rate-Limit-Remaining: 0``, and unblocks when something remains. The
         block is forgotten ``max_wait`` seconds after ``wall``, however far it reaches.
         """
+        self._answered(headers)
         if status == 429:
             wait = retry_after_seconds(headers, now=wall)
         else:
@@ -100,4 +116,36 @@ class RateGate:
             slot = max(monotonic + wait, self._next_slot)
             self._next_slot = slot + self.rate_limit.interval
             wait = slot - monotonic
+        wait = max(wait, self._window_wait(wall))
+        self._in_flight.append(wall + wait)
         return wait
+
+    def _answered(self, headers: Mapping[str, str]) -> None:
+        """An answer came back: one request less in flight, and what it says of the window."""
+        if self._in_flight:
+            self._in_flight.popleft()
+        remaining = _number(header(headers, "X-Rate-Limit-Remaining"))
+        closes = _number(header(headers, "X-Rate-Limit-Retry"))
+        if remaining is None or closes is None:
+            return
+        window = self._window
+        if window is None or closes > window[0] + _SAME_WINDOW:
+            self._window = (closes, remaining)  # a newer window
+        elif closes >= window[0] - _SAME_WINDOW:
+            self._window = (window[0], min(window[1], remaining))
+        # else: the answer of a request counted in an older window; nothing to learn
+
+    def _window_wait(self, wall: float) -> float:
+        """Seconds until the current window closes when the requests in flight would use up
+        what remains of it (0: send now)."""
+        window = self._window
+        if window is None:
+            return 0.0
+        closes, remaining = window
+        if wall >= closes:
+            self._window = None  # a new window: nothing known of it yet
+            return 0.0
+        in_flight = self._in_flight
+        while in_flight and in_flight[0] < wall - _IN_FLIGHT_HORIZON:
+            in_flight.popleft()
+        return closes - wall if remaining - len(in_flight) <= 0 else 0.0

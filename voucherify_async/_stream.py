@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -159,6 +160,24 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         repeated.
         """
         return encode_token(self._position(), self._parameters)
+
+    @property
+    def position(self) -> CursorState:
+        """The cursor state right after the last action yielded (what :attr:`cursor` encodes)."""
+        return self._position()
+
+    def try_split(self, at: datetime) -> bool:
+        """Hand over the range older than ``at`` (see ``PaginationCursor.try_split``):
+        narrow the walk's ``since`` to ``at`` when ``at`` lies strictly inside the part of
+        its range not claimed yet; return whether it did. An action handed over before
+        its page was fed (the first page's first action) counts as claimed."""
+        if self._closed:
+            return False
+        if self._early is not None:
+            first = self._current.after.floor
+            if first is not None and not at < first:
+                return False
+        return self._cursor.try_split(at)
 
     def _position(self) -> CursorState:
         before, after = self._current.before, self._current.after

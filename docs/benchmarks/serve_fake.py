@@ -10,6 +10,8 @@ each with one line:
 - ``actions COUNT``: serve the ``COUNT`` newest of the actions ``generate_actions``
   makes (seed 0); answers ``ok COUNT``. The largest list asked for so far is kept,
   so asking for fewer costs no new generation.
+- ``load PATH``: serve the actions of the JSON file ``PATH`` (a list of action
+  objects, newest first); answers ``ok COUNT``.
 - ``latency SECONDS``: set the fake's ``latency``; answers ``ok SECONDS``.
 - ``cpu``: answers ``ok SECONDS``, the CPU time this process has used so far
   (to tell the server's share of a run from the client's).
@@ -21,6 +23,7 @@ A bad command answers ``error <message>`` and leaves the server as it was.
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import subprocess
 import sys
@@ -59,6 +62,10 @@ def serve(commands: TextIO, out: TextIO) -> None:
                         generated = generate_actions(count, seed=_SEED)
                     fake.set_actions(generated[:count])
                     _answer(out, f"ok {count}")
+                elif verb == "load":
+                    loaded = json.loads(Path(argument).read_text(encoding="utf-8"))
+                    fake.set_actions(loaded)
+                    _answer(out, f"ok {len(loaded)}")
                 elif verb == "latency":
                     fake.latency = float(argument)
                     _answer(out, f"ok {fake.latency}")
@@ -66,7 +73,7 @@ def serve(commands: TextIO, out: TextIO) -> None:
                     _answer(out, f"ok {time.process_time()!r}")
                 else:
                     _answer(out, f"error unknown command {verb!r}")
-            except ValueError as exc:
+            except (ValueError, OSError) as exc:
                 _answer(out, f"error {exc}")
 
 
