@@ -80,7 +80,7 @@ class RateGate:
         ``X-Rate-Limit-Remaining: 0``, and unblocks when something remains. The
         block is forgotten ``max_wait`` seconds after ``wall``, however far it reaches.
         """
-        self._answered(headers)
+        self._answered(headers, wall=wall, max_wait=max_wait)
         if status == 429:
             wait = retry_after_seconds(headers, now=wall)
         else:
@@ -120,14 +120,17 @@ class RateGate:
         self._in_flight.append(wall + wait)
         return wait
 
-    def _answered(self, headers: Mapping[str, str]) -> None:
-        """An answer came back: one request less in flight, and what it says of the window."""
+    def _answered(self, headers: Mapping[str, str], *, wall: float, max_wait: float) -> None:
+        """An answer came back: one request less in flight, and what it says of the window
+        (its reset read liberally, as a block's; never closing later than ``max_wait``
+        from now, so that an absurd reset cannot hold the client)."""
         if self._in_flight:
             self._in_flight.popleft()
         remaining = _number(header(headers, "X-Rate-Limit-Remaining"))
-        closes = _number(header(headers, "X-Rate-Limit-Retry"))
-        if remaining is None or closes is None:
+        delay = reset_delay(header(headers, "X-Rate-Limit-Retry"), now=wall)
+        if remaining is None or delay is None:
             return
+        closes = wall + min(delay, max_wait)
         window = self._window
         if window is None or closes > window[0] + _SAME_WINDOW:
             self._window = (closes, remaining)  # a newer window

@@ -188,7 +188,10 @@ def split_evenly(since: datetime, end: datetime, parts: int) -> list[datetime]:
     equal length, oldest first; fewer when the range is shorter than ``parts`` ms."""
     span = _ms(end - since)
     step = max(1, -(-span // parts))
-    cuts = [_floor_ms(since) + _ONE_MS * (step * i) for i in range(1, parts)]
+    start = _floor_ms(since)
+    # Offsets, not cuts, are compared with the span: a cut past the end may be past year 9999.
+    offsets = (_ONE_MS * (step * i) for i in range(1, parts))
+    cuts = [start + offset for offset in offsets if offset < end - start]
     return [cut for cut in cuts if since < cut < end]
 
 
