@@ -25,7 +25,6 @@ from voucherify_async._decode import (
     RawResponse,
     decode_details,
     decode_page,
-    newest_item,
     parse_json,
     peek_page_tail,
 )
@@ -574,56 +573,3 @@ def test_read_page_tells_whether_the_page_is_newest_first(milliseconds: list[int
     ]
     listed = decode_read_page(answer(dumps({"async_actions": items})))
     assert listed.newest_first == (milliseconds == sorted(milliseconds, reverse=True))
-
-
-# --- newest_item: the first action handed over before the page is read whole ----------
-
-
-def _items(*stamps: object) -> list[dict[str, object]]:
-    return [{"id": f"aa_{index}", "created_at": stamp} for index, stamp in enumerate(stamps)]
-
-
-@pytest.mark.parametrize(
-    "stamps",
-    [
-        ("2022-09-05T11:40:17.098Z",),
-        ("2022-09-05T11:40:17.098Z", "2022-09-05T11:40:17.098Z", "2022-09-05T11:40:17.001Z"),
-        ("2022-09-05T11:40:17.098Z", "2021-12-31T23:59:59.999Z", "2022-01-01T00:00:00.000Z"),
-    ],
-)
-def test_newest_item_is_the_first_when_no_later_one_is_newer(stamps: tuple[str, ...]) -> None:
-    items = _items(*stamps)
-    assert newest_item(items) is items[0]
-
-
-@pytest.mark.parametrize(
-    "items",
-    [
-        [],
-        _items("2022-09-05T11:40:17.098Z", "2022-09-05T11:40:17.099Z"),  # a newer one later
-        _items("2022-09-05T11:40:17.098Z", "2022-09-05T11:40:17.098+00:00"),  # another format
-        _items("2022-09-05T11:40:17.098Z", 1662378017098),
-        _items("2022-09-05T11:40:17Z"),
-        [{"id": "aa_0"}],
-        ["not an object"],
-        [{"id": "aa_0", "created_at": "2022-09-05T11:40:17.098Z"}, None],
-    ],
-)
-def test_newest_item_declines_what_it_cannot_tell_without_parsing(items: list[Any]) -> None:
-    assert newest_item(items) is None
-
-
-@FUZZ
-@given(st.lists(st.datetimes(timezones=st.just(UTC)), min_size=1, max_size=8))
-def test_newest_item_never_names_an_action_older_than_another(moments: list[datetime]) -> None:
-    stamps = [
-        moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-        for moment in moments
-    ]
-    items = _items(*stamps)
-    first = newest_item(items)
-    if first is not None:
-        newest = max(datetime.fromisoformat(stamp) for stamp in stamps)
-        assert datetime.fromisoformat(stamps[0]) == newest
-    elif all(len(stamp) == 24 for stamp in stamps):
-        assert max(stamps) != stamps[0]

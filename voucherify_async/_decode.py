@@ -9,7 +9,6 @@ what went wrong, where, and with which request id.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import math
 import re
@@ -44,12 +43,9 @@ __all__ = [
     "decode_page",
     "error_from_response",
     "header",
-    "list_entries",
     "loads",
-    "newest_item",
     "parse_json",
     "peek_page_tail",
-    "read_list",
     "read_page",
     "retry_after_seconds",
     "structure_action",
@@ -362,17 +358,6 @@ def read_page(response: RawResponse) -> ListedPage:
             not a list, ``has_more`` not a boolean, or an action without a string
             ``id`` or an ISO-8601 ``created_at`` (the message names the field).
     """
-    return list_entries(*read_list(response), response)
-
-
-def read_list(response: RawResponse) -> tuple[list[Any], bool | None]:
-    """Check a 2xx list answer down to its list: ``(async_actions, has_more)``, the
-    actions as the API sent them, unchecked (``list_entries`` checks them).
-
-    Raises:
-        InvalidResponseError: not JSON, not an object, ``async_actions`` missing or
-            not a list, or ``has_more`` not a boolean.
-    """
     body = _object(parse_json(response), response)
     items = body.get("async_actions")
     if not isinstance(items, list):
@@ -382,16 +367,6 @@ def read_list(response: RawResponse) -> tuple[list[Any], bool | None]:
     if reported is not None and not isinstance(reported, bool):
         problem = f"expected a boolean, got {type(reported).__name__}"
         raise _invalid(f"has_more: {problem}", "$.has_more", response)
-    return items, reported
-
-
-def list_entries(items: list[Any], reported: bool | None, response: RawResponse) -> ListedPage:
-    """The :class:`ListedPage` of the actions ``read_list`` returned.
-
-    Raises:
-        InvalidResponseError: an action without a string ``id`` or an ISO-8601
-            ``created_at`` (the message names the field).
-    """
     entries: list[PageEntry] = []
     add = entries.append
     newest_first = True
@@ -409,31 +384,6 @@ def list_entries(items: list[Any], reported: bool | None, response: RawResponse)
     return ListedPage(
         entries=entries, has_more_reported=reported, response=response, newest_first=newest_first
     )
-
-
-_STR = frozenset({str})
-_API_TIMESTAMP_LENGTH = frozenset({len("2022-09-05T11:40:17.098Z")})
-
-
-def newest_item(items: list[Any]) -> Any:
-    """The first of a page's actions, if it is cheap to tell that none is newer: every
-    ``created_at`` is a string in the API's one format (``2022-09-05T11:40:17.098Z``,
-    so that they compare as text as they do as times) and none is after the first
-    one's. ``None`` otherwise: no action, or telling would take parsing them all.
-    """
-    try:
-        stamps = [item["created_at"] for item in items]
-    except (KeyError, TypeError, IndexError):
-        return None
-    if (
-        not stamps
-        or not _STR.issuperset(map(type, stamps))
-        or not _API_TIMESTAMP_LENGTH.issuperset(map(len, stamps))
-        or not all(map(str.endswith, stamps, itertools.repeat("Z")))
-        or max(stamps) != stamps[0]
-    ):
-        return None
-    return items[0]
 
 
 def structure_action(item: Any) -> AsyncAction | None:

@@ -23,12 +23,8 @@ from ._decode import (
     ListedPage,
     PageEntry,
     RawResponse,
-    list_entries,
-    newest_item,
     peek_page_tail,
-    read_list,
     read_page,
-    structure_action,
 )
 from ._exceptions import InvalidResponseError, PaginationError
 from ._models import AsyncAction, AsyncActionsPage
@@ -122,8 +118,6 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._waiting = False  # the caller waits for the page at the head of ``_ahead``
         self._guessing = True  # False after a wrong guess: no more guessing in this stream
         self._guesses = [0, 0]  # requests guessed, and how many of them were wrong (for tests)
-        # The first page, while only its first action is read (see ``_first_page``).
-        self._early: tuple[list[Any], bool | None, RawResponse] | None = None
         self._closed = False
 
     @property
@@ -134,7 +128,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     @property
     def requests_made(self) -> int:
         """How many list requests returned a page (retries count once)."""
-        return self._cursor.requests_made + (self._early is not None)
+        return self._cursor.requests_made
 
     @property
     def closed(self) -> bool:
@@ -194,9 +188,9 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         """Everything but the hot path: the next page, structuring, and errors."""
         index = self._index
         if index >= self._limit:
-            if not await self._next_page(early=True):
+            if not await self._next_page():
                 raise StopAsyncIteration
-            index = self._index  # 0, or 1 once the first page is read past its first action
+            index = 0
         if index > 0 and self._kick is not None and self._kick_prefetch():
             # The first action of this page is out: let the prefetch's request go
             # before structuring the rest, so the server works while we do.
@@ -251,11 +245,6 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             return False
         self._kick.cancel()
         self._kick = None
-        if self._early is not None:
-            try:
-                self._finish_first_page()
-            except Exception:  # noqa: BLE001  # raised again at the caller's next action
-                return False
         return self._request_ahead()
 
     def _request_ahead(self) -> bool:
@@ -339,76 +328,13 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         )
         return _Fetched(listed, fresh, before, self._cursor.snapshot())
 
-    def _first_page(self, raw: RawResponse) -> _Fetched | None:
-        """Read the stream's first page just enough to hand over its first action now:
-        when the page's first action is plainly its newest (``newest_item``) and the
-        stream is to yield it, set the stream on that action alone and return
-        ``None``; the rest of the page is read when the caller asks for the second
-        action (``_finish_first_page``). Else read it whole, as any other page.
-        """
-        items, reported = read_list(raw)
-        item = newest_item(items)
-        action = None if item is None else structure_action(item)
-        cursor = self._cursor
-        if (
-            action is None
-            or (cursor.end_date is not None and not action.created_at < cursor.end_date)
-            or (cursor.since is not None and action.created_at < cursor.since)
-        ):
-            return self._feed(list_entries(items, reported, raw))
-        before = cursor.snapshot()
-        entry = PageEntry(action.id, action.created_at, item)
-        after = CursorState(  # where the stream stands once this action is yielded
-            floor=action.created_at,
-            seen=frozenset({action.id}),
-            inclusive=before.inclusive,
-            done=False,
-            requests_made=before.requests_made + 1,
-            escalate=False,
-        )
-        self._early = (items, reported, raw)
-        self._current, self._entries = _Fetched(_NO_PAGE.listed, [entry], before, after), [entry]
-        self._actions, self._ready, self._failure = [action], 1, None
-        self._index, self._limit = 0, 1
-        if self._prefetch > 0:  # the prefetch reads the rest of the page first
-            self._kick = asyncio.get_running_loop().call_soon(self._kick_prefetch)
-        return None
-
-    def _finish_first_page(self) -> None:
-        """Read the rest of the first page, whose first action was yielded already.
-
-        Raises:
-            InvalidResponseError: the page cannot be read; the stream is left as it
-                was (the caller rewinds it).
-        """
-        assert self._early is not None
-        items, reported, raw = self._early
-        fetched = self._feed(list_entries(items, reported, raw))
-        self._early = None
-        # newest_item chose the action that feed puts first (the page is newest first).
-        assert fetched.fresh[0].id == self._actions[0].id
-        self._current, self._entries = fetched, fetched.fresh
-        self._index, self._limit = 1, len(fetched.fresh)
-
     def _drop_guess(self, task: asyncio.Task[_Fetched]) -> None:
         task.cancel()
         with contextlib.suppress(ValueError):  # gone already if the stream was rewound
             self._ahead.remove(task)
 
-    async def _next_page(self, *, early: bool = False) -> bool:
-        """Move to the next page with new actions; ``False`` when the stream is over.
-
-        ``early``: the stream's first page may be handed over from its first action
-        before the rest of it is read (``_first_page``).
-        """
-        if self._early is not None:
-            try:
-                self._finish_first_page()
-            except BaseException:
-                await self._rewind()  # the cursor goes on right after the first action
-                raise
-            if self._index < self._limit:
-                return True  # on with the first page
+    async def _next_page(self) -> bool:
+        """Move to the next page with new actions; ``False`` when the stream is over."""
         self._kick_prefetch()  # if the caller came back before the event loop started it
         if self._limit and self._index >= self._limit:  # let the page used up go first
             self._stand_at(self._current.after)
@@ -430,16 +356,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 if request is None:
                     return False
                 # The caller waits for this one: the prefetch starts after its first action.
-                if early and self._cursor.floor is None:
-                    raw = await self._fetch_page(request)
-                    if self.closed:  # closed while the request was in flight
-                        return False
-                    first = self._first_page(raw)
-                    if first is None:
-                        return True  # its first action, alone for now
-                    fetched = first
-                else:
-                    fetched = await self._fetch_and_feed(request, chain=False)
+                fetched = await self._fetch_and_feed(request, chain=False)
             if self.closed:  # closed while the request was in flight
                 return False
             self._yielded_before_page += self._index
@@ -471,7 +388,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._stand_at(position)
         if self._kick is not None:
             self._kick.cancel()
-        self._early, self._kick, self._waiting = None, None, False
+        self._kick, self._waiting = None, False
 
     def _stand_at(self, position: CursorState) -> None:
         """Hold no page, right after the actions yielded so far, the cursor at ``position``."""
