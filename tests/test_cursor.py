@@ -39,7 +39,6 @@ from __future__ import annotations
 import bisect
 import enum
 import itertools
-import json
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -58,7 +57,6 @@ from hypothesis.stateful import (
 )
 
 from voucherify_async._cursor import CursorState, PageRequest, PaginationCursor
-from voucherify_async._decode import peek_page_tail
 from voucherify_async._exceptions import PaginationError
 
 EPOCH = datetime(2022, 9, 5, 11, 40, 17, tzinfo=UTC)
@@ -1314,182 +1312,6 @@ def test_snapshot_and_restore_undo_a_feed() -> None:
     cursor.feed(*server.answer(second.params() if second else {}))
     cursor.restore(saved)
     assert cursor.next_request() == second
-
-
-# --- guessing the next request (what prefetch sends before a page is decoded) ----------
-
-
-def wire_time(moment: datetime) -> str:
-    """``moment`` as the API writes it (the test's own formatter)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def page_body(page: Sequence[Action], has_more: bool | None, *, compact: bool) -> bytes:
-    """The page as the API would send it: other fields around ``created_at``, an
-    ``updated_at`` that may equal another action's ``created_at``, ``has_more`` last
-    (left out when ``None``)."""
-    items = [
-        {
-            "id": action.id,
-            "type": "CUSTOMERS.IMPORT_CSV",
-            "status": "DONE",
-            "created_at": wire_time(action.created_at),
-            "updated_at": wire_time(action.created_at + ONE_MS),
-            "object": "async_action",
-        }
-        for action in page
-    ]
-    body: dict[str, object] = {"object": "list", "data_ref": "async_actions"}
-    body["async_actions"] = items
-    if has_more is not None:
-        body["has_more"] = has_more
-    return json.dumps(body, separators=(",", ":") if compact else (", ", ": ")).encode()
-
-
-@settings(max_examples=400, deadline=None)
-@given(**WALKS, compact=st.booleans())
-@_with_examples(
-    [
-        {**case, "order": PageOrder.NEWEST_FIRST, "compact": compact}
-        for case in _NASTY_EXAMPLES
-        for compact in (True, False)
-    ]
-)
-def test_guess_from_the_raw_page_is_the_next_request_when_the_page_is_newest_first(
-    scenario: Scenario,
-    reading: Reading,
-    order: PageOrder,
-    ties: TieOrder,
-    reports_has_more: bool,
-    page_size: int,
-    seed: int,
-    compact: bool,
-) -> None:
-    """On every page of a walk: ``feed(..., newest_first=True)`` on a page that is
-    newest first does what ``feed`` does; the guess made from the page's bytes
-    (before ``feed``) changes nothing in the cursor; on a newest-first page (the
-    API's order), it is exactly the request ``next_request`` makes after ``feed``
-    whenever the page moves the floor back and the walk goes on, and ``None``
-    otherwise. (Other orders may make a wrong guess: the stream checks each guess
-    before using it.)"""
-    server = ModelServer(
-        scenario.actions,
-        reading,
-        order=order,
-        reports_has_more=reports_has_more,
-        rng=random.Random(seed),
-        ties=ties,
-    )
-    cursor: PaginationCursor[Action] = PaginationCursor(
-        page_size=page_size, end_date=scenario.end_date
-    )
-    guessed = 0
-    requests = 0
-    while (request := cursor.next_request()) is not None:
-        requests += 1
-        assert requests <= loop_guard(len(scenario.actions))
-        page, has_more = server.answer(request.params())
-        tail = peek_page_tail(page_body(page, has_more, compact=compact), request.end_date)
-        state = cursor.snapshot()
-        guess = None if tail is None else cursor.guess_next_request(**tail._asdict())
-        assert cursor.snapshot() == state, "guessing changed the cursor"
-        floor, stop = cursor.floor, cursor.end_date
-        oldest = min((action.created_at for action in page), default=None)
-        moves = (
-            oldest is not None
-            and (floor is None or oldest < floor)
-            and (stop is None or oldest < stop)
-        )
-        twin: PaginationCursor[Action] = PaginationCursor(
-            page_size=page_size, end_date=scenario.end_date
-        )
-        twin.restore(state)
-        assert twin.next_request() == request
-        try:
-            fresh = cursor.feed(page, has_more)
-        except PaginationError:
-            assert guess is None
-            with pytest.raises(PaginationError):
-                twin.feed(page, has_more, newest_first=is_newest_first(page))
-            break
-        # A caller that checked the order may say so: the same outcome, without a sort.
-        assert twin.feed(page, has_more, newest_first=is_newest_first(page)) == fresh
-        assert twin.snapshot() == cursor.snapshot()
-        real = cursor.next_request()
-        if order is PageOrder.NEWEST_FIRST:
-            assert guess == (real if moves else None), (request, page, has_more)
-            guessed += guess is not None
-    if order is PageOrder.NEWEST_FIRST and requests > 2 and len(scenario.actions) > 0:
-        target(float(guessed), label="guesses made")
-
-
-def test_guess_expects_the_inclusive_reading_a_page_reveals() -> None:
-    """A page holding an action created exactly at the ``end_date`` sent shows the API
-    reads ``end_date`` as inclusive: the guess asks for ``end_date = floor`` already."""
-    cursor = start_cursor(2)
-    request = cursor.next_request()
-    assert request is not None
-    cursor.feed([act("a", 10), act("b", 9)], True)
-    request = cursor.next_request()
-    assert request == PageRequest(limit=3, end_date=at_ms(10))  # floor + 1 ms: unknown reading
-    page = [act("c", 10), act("d", 8)]  # "c" sits at the end_date sent: inclusive
-    tail = peek_page_tail(page_body(page, True, compact=True), request.end_date)
-    assert tail is not None
-    assert tail.at_bound
-    guess = cursor.guess_next_request(**tail._asdict())
-    cursor.feed(page, True)
-    assert cursor.inclusive is True
-    assert guess == cursor.next_request() == PageRequest(limit=3, end_date=at_ms(8))
-
-
-@pytest.mark.parametrize(
-    ("has_more", "length", "guessed"),
-    [(True, 2, True), (False, 2, False), (None, 2, True), (None, 1, False)],
-)
-def test_no_guess_for_a_page_that_ends_the_walk(
-    has_more: bool | None, length: int, guessed: bool
-) -> None:
-    cursor = start_cursor(2)
-    request = cursor.next_request()
-    assert request is not None
-    page = [act("a", 10), act("b", 9)][:length]
-    tail = peek_page_tail(page_body(page, has_more, compact=True), request.end_date)
-    assert tail is not None
-    guess = cursor.guess_next_request(**tail._asdict())
-    cursor.feed(page, has_more)
-    assert (guess is not None) is guessed
-    assert guess == cursor.next_request()
-
-
-def test_no_guess_when_the_floor_would_not_move() -> None:
-    """A page of actions at the floor adds to the ids seen there: the limit is not
-    foreseeable from the bytes, so no guess."""
-    cursor = start_cursor(2)
-    assert cursor.next_request() is not None
-    cursor.feed([act("a", 10), act("b", 10)], True)
-    request = cursor.next_request()
-    assert request is not None
-    page = [act("a", 10), act("b", 10), act("c", 10)]
-    tail = peek_page_tail(page_body(page, True, compact=True), request.end_date)
-    assert tail is not None
-    assert cursor.guess_next_request(**tail._asdict()) is None
-    cursor.feed(page, True)
-    assert cursor.next_request() == PageRequest(limit=5, end_date=at_ms(11))
-
-
-def test_no_guess_without_a_pending_request_or_after_the_walk() -> None:
-    cursor = start_cursor(2)
-    assert (
-        cursor.guess_next_request(oldest=at_ms(1), ties=1, actions=2, has_more=True, at_bound=False)
-        is None
-    )  # nothing asked yet
-    assert cursor.next_request() is not None
-    cursor.feed([act("a", 10)], False)
-    assert cursor.next_request() is None
-    assert (
-        cursor.guess_next_request(oldest=at_ms(1), ties=1, actions=2, has_more=True, at_bound=False)
-        is None
-    )
 
 
 @pytest.mark.parametrize("floor_set", [False, True], ids=["first_page", "later_page"])

@@ -170,48 +170,10 @@ class PaginationCursor(Generic[_A]):
         self._pending = self._plan()
         return self._pending
 
-    def guess_next_request(
-        self,
-        *,
-        oldest: datetime,
-        ties: int,
-        actions: int,
-        has_more: bool | None,
-        at_bound: bool,
-    ) -> PageRequest | None:
-        """The request :meth:`next_request` will return once :meth:`feed` has taken the
-        pending page, if that page is an ordinary one: newest first, the oldest
-        created at ``oldest`` (older than everything yielded so far) together with
-        ``ties - 1`` others, ``has_more`` as given (``None``: left out, and then
-        ``actions`` actions in all), and ``at_bound``: the newest created exactly at
-        the request's ``end_date``. ``None`` when such a page would end the walk or
-        would not move it back.
-
-        A guess, to send ahead of time: compare it with :meth:`next_request` after
-        :meth:`feed` before relying on its answer. It changes nothing in the cursor.
-        """
-        request = self._pending
-        if self.done or request is None or ties < 1:
-            return None
-        if not (has_more if has_more is not None else actions >= request.limit):
-            return None  # the walk would be over
-        if self.floor is not None and not oldest < self.floor:
-            return None  # the floor would not move: the repeats at it would count too
-        if self.end_date is not None and not oldest < self.end_date:
-            return None
-        if self.since is not None and oldest < self.since:
-            return None  # the walk would be over
-        inclusive = True if at_bound and request.end_date is not None else self.inclusive
-        return PageRequest(limit=self._limit(ties), end_date=_upper_bound(oldest, not inclusive))
-
-    def feed(
-        self, actions: Sequence[_A], has_more: bool | None, *, newest_first: bool = False
-    ) -> list[_A]:
+    def feed(self, actions: Sequence[_A], has_more: bool | None) -> list[_A]:
         """Take the answer to the last :meth:`next_request`; return its new actions, newest first.
 
         ``has_more`` is the API's flag, ``None`` when the response left it out.
-        ``newest_first``: the caller has checked that no action in ``actions`` is newer
-        than the one before it (the cursor then does not sort them again).
 
         Raises:
             PaginationError: the page brought nothing new, says there is more, and
@@ -228,39 +190,19 @@ class PaginationCursor(Generic[_A]):
 
         fresh: list[_A] = []
         reached_since = False
-        ordered = list(actions) if newest_first else sorted(actions, key=_CREATED_AT, reverse=True)
-        top = ordered[0].created_at if ordered else None
-        ids = [action.id for action in ordered]
-        if (
-            top is not None
-            and (bound is None or top <= bound)
-            and (floor is None or top <= floor)
-            and (stop is None or top < stop)
-            and (since is None or ordered[-1].created_at >= since)
-            and len(set(ids)) == len(ids)
-        ):
-            # The usual page: no action to drop for its time, no id twice. What the loop
-            # below would do, in fewer steps. (No action here can sit at the bound without
-            # the reading known to be inclusive: the bound is above the floor, or the
-            # caller's end_date rounded up, unless it is the floor itself.)
-            fresh = [action for action in ordered if action.id not in seen] if seen else ordered
-            seen.update(ids)  # the ids not fresh are in it already
-        else:
-            for action in ordered:
-                created = action.created_at
-                if created == bound:
-                    self.inclusive = True
-                if (stop is not None and created >= stop) or (
-                    floor is not None and created > floor
-                ):
-                    continue
-                if since is not None and created < since:
-                    reached_since = True  # everything from here on is older: the walk is over
-                    break
-                if action.id in seen:
-                    continue
-                seen.add(action.id)  # at floor, or dropped below when the floor moves
-                fresh.append(action)
+        for action in sorted(actions, key=_CREATED_AT, reverse=True):
+            created = action.created_at
+            if created == bound:
+                self.inclusive = True
+            if (stop is not None and created >= stop) or (floor is not None and created > floor):
+                continue
+            if since is not None and created < since:
+                reached_since = True  # everything from here on is older: the walk is over
+                break
+            if action.id in seen:
+                continue
+            seen.add(action.id)  # at floor, or dropped below when the floor moves
+            fresh.append(action)
 
         exhausted = reached_since or (
             len(actions) < request.limit if has_more is None else not has_more

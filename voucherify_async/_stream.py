@@ -23,7 +23,6 @@ from ._decode import (
     ListedPage,
     PageEntry,
     RawResponse,
-    peek_page_tail,
     read_page,
 )
 from ._exceptions import InvalidResponseError, PaginationError
@@ -71,11 +70,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     are requested one after the other (each request depends on the page before
     it). ``prefetch=0`` requests each page only when the previous one is used up.
     At most N pages are held beyond the one being consumed, and at most N pages are
-    fetched that the caller never sees. While the caller waits for a page, the
-    request for the one after it is guessed from the page's raw bytes and sent
-    before the page is decoded; its answer is used only if the cursor then asks for
-    exactly that request (a wrong guess is cancelled, costs one request, and ends
-    the guessing for the stream).
+    fetched that the caller never sees.
 
     - :meth:`pages` walks the same stream page by page instead.
     - :attr:`cursor` is a token of where the stream stands, to resume from.
@@ -115,9 +110,6 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._stand_at(cursor.snapshot())
         # Starts the prefetch once the page's first action is out (see ``_next_page``).
         self._kick: asyncio.Handle | None = None
-        self._waiting = False  # the caller waits for the page at the head of ``_ahead``
-        self._guessing = True  # False after a wrong guess: no more guessing in this stream
-        self._guesses = [0, 0]  # requests guessed, and how many of them were wrong (for tests)
         self._closed = False
 
     @property
@@ -228,10 +220,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 return
         self._ready = stop
 
-    def _start(
-        self, request: PageRequest, confirmed: asyncio.Future[None] | None = None
-    ) -> asyncio.Task[_Fetched]:
-        task = asyncio.ensure_future(self._fetch_and_feed(request, confirmed))
+    def _start(self, request: PageRequest) -> asyncio.Task[_Fetched]:
+        task = asyncio.ensure_future(self._fetch_and_feed(request))
         task.add_done_callback(_retrieve)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -257,81 +247,19 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._start(request)
         return True
 
-    async def _fetch_and_feed(
-        self,
-        request: PageRequest,
-        confirmed: asyncio.Future[None] | None = None,
-        *,
-        chain: bool = True,
-    ) -> _Fetched:
+    async def _fetch_and_feed(self, request: PageRequest, *, chain: bool = True) -> _Fetched:
         """Fetch one page and feed it to the cursor; then, with ``chain``, start the next
-        fetch if the prefetch allows.
-
-        ``confirmed``: this request is a guess, sent before the page before it was
-        read; it resolves once the cursor has asked for exactly this request (else this
-        task is cancelled), and nothing is fed to the cursor before that.
-        """
-        raw = await self._fetch_page(request)
-        if confirmed is not None:
-            await confirmed
-        guess = await self._guess_ahead(raw.body, request) if chain else None
-        try:
-            fetched = self._feed(read_page(raw))
-        except BaseException:
-            if guess is not None:  # left in ``_ahead``, for the caller's rewind to await it
-                guess[0].cancel()
-            raise
-        if guess is not None:
-            task, ready, guessed = guess
-            if self._cursor.next_request() == guessed:
-                ready.set_result(None)
-                return fetched  # the next page is on its way: the guess chains on
-            self._guesses[1] += 1
-            self._guessing = False
-            self._drop_guess(task)
+        fetch if the prefetch allows."""
+        fetched = self._feed(read_page(await self._fetch_page(request)))
         if chain:
             self._request_ahead()
         return fetched
 
-    async def _guess_ahead(
-        self, body: bytes, sent: PageRequest
-    ) -> tuple[asyncio.Task[_Fetched], asyncio.Future[None], PageRequest] | None:
-        """While the caller waits for this page, send the request for the next one before
-        reading this one: guessed from the end of the raw body (``peek_page_tail``), so
-        that the server works on it while this page is decoded. Its answer is used only
-        if the cursor then asks for exactly that request; after one wrong guess the
-        stream stops guessing."""
-        ahead = self._ahead
-        if (
-            not self._guessing
-            or self._closed
-            or not ahead
-            or ahead[-1] is not asyncio.current_task()
-            or len(ahead) - self._waiting >= self._prefetch
-        ):
-            return None
-        tail = peek_page_tail(body, sent.end_date)
-        request = None if tail is None else self._cursor.guess_next_request(**tail._asdict())
-        if request is None:
-            return None
-        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        task = self._start(request, confirmed)
-        self._guesses[0] += 1
-        await asyncio.sleep(0)  # let it send its request now
-        return task, confirmed, request
-
     def _feed(self, listed: ListedPage) -> _Fetched:
         """Feed a page to the cursor."""
         before = self._cursor.snapshot()
-        fresh = self._cursor.feed(
-            listed.entries, listed.has_more_reported, newest_first=listed.newest_first
-        )
+        fresh = self._cursor.feed(listed.entries, listed.has_more_reported)
         return _Fetched(listed, fresh, before, self._cursor.snapshot())
-
-    def _drop_guess(self, task: asyncio.Task[_Fetched]) -> None:
-        task.cancel()
-        with contextlib.suppress(ValueError):  # gone already if the stream was rewound
-            self._ahead.remove(task)
 
     async def _next_page(self) -> bool:
         """Move to the next page with new actions; ``False`` when the stream is over."""
@@ -340,16 +268,13 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             self._stand_at(self._current.after)
         while not self._closed:
             if self._ahead:
-                self._waiting = True
                 try:
                     fetched = await self._ahead[0]
                 except BaseException as error:
-                    self._waiting = False
                     await self._rewind()
                     if isinstance(error, PaginationError):
                         self._cursor.done = True  # final: no request would get further
                     raise
-                self._waiting = False
                 self._ahead.popleft()
             else:
                 request = self._cursor.next_request()
@@ -367,7 +292,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 # The next page is requested as soon as this one's first action is out: at
                 # the event loop's next turn (the caller awaiting anything), or when the
                 # caller asks for the second action (``_advance``), whichever comes first;
-                # unless it is on its way already (chained, or guessed).
+                # unless it is on its way already (chained).
                 if self._prefetch > 0 and (not self._ahead or self._ahead[-1].done()):
                     self._kick = asyncio.get_running_loop().call_soon(self._kick_prefetch)
                 return True
@@ -388,7 +313,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._stand_at(position)
         if self._kick is not None:
             self._kick.cancel()
-        self._kick, self._waiting = None, False
+        self._kick = None
 
     def _stand_at(self, position: CursorState) -> None:
         """Hold no page, right after the actions yielded so far, the cursor at ``position``."""
