@@ -56,7 +56,12 @@ from hypothesis.stateful import (
     rule,
 )
 
-from voucherify_async._cursor import CursorState, PageRequest, PaginationCursor
+from voucherify_async._cursor import (
+    CursorState,
+    PageRequest,
+    PaginationCursor,
+    position_in_page,
+)
 from voucherify_async._exceptions import PaginationError
 
 EPOCH = datetime(2022, 9, 5, 11, 40, 17, tzinfo=UTC)
@@ -1260,9 +1265,8 @@ def test_resuming_from_any_position_of_a_page_loses_and_repeats_nothing(
     cut: int,
     seed: int,
 ) -> None:
-    """A position saved after any yielded action (the state a stream's cursor token holds:
-    floor = the last yielded time, seen = the ids yielded at it) restored into a fresh
-    cursor yields exactly the rest."""
+    """``position_in_page`` after any yielded action of any page (what a stream's resume
+    token holds), restored into a fresh cursor, yields exactly the rest."""
     server = ModelServer(
         scenario.actions, reading, order, reports_has_more, random.Random(seed), ties
     )
@@ -1272,30 +1276,57 @@ def test_resuming_from_any_position_of_a_page_loses_and_repeats_nothing(
     expected = scenario.expected()
     stop_after = cut % (len(expected) + 1)
     yielded: list[Action] = []
-    while len(yielded) < stop_after and (request := first.next_request()) is not None:
+    state = first.snapshot()
+    while (request := first.next_request()) is not None:
         page, has_more = server.answer(request.params())
-        yielded += first.feed(page, has_more)
-    before = yielded[:stop_after]
-    if before:
-        last = before[-1].created_at
-        state = CursorState(
-            floor=last,
-            seen=frozenset(a.id for a in before if a.created_at == last),
-            inclusive=first.inclusive,
-            done=False,
-            requests_made=0,
-            escalate=False,
-        )
-    else:
-        state = PaginationCursor[Action](page_size=page_size, end_date=scenario.end_date).snapshot()
+        before = first.snapshot()
+        fresh = first.feed(page, has_more)
+        taken = min(len(fresh), stop_after - len(yielded))
+        yielded += fresh[:taken]
+        state = position_in_page(before, first.snapshot(), fresh, taken)
+        if (len(yielded) == stop_after and taken < len(fresh)) or first.done:
+            break
     second: PaginationCursor[Action] = PaginationCursor(
         page_size=page_size, end_date=scenario.end_date
     )
-    second.restore(state)
+    second.restore(CursorState.from_portable(state.portable()))  # as a token keeps it
     rest = walk_plain(second, server, max_requests=loop_guard(len(scenario.actions)))
-    ids = [a.id for a in before + rest]
+    ids = [a.id for a in yielded + rest]
     assert len(ids) == len(set(ids)), "an action was repeated across the resume"
     assert Counter(ids) == Counter(a.id for a in expected), "an action was lost"
+
+
+def test_a_position_in_a_page_counts_the_ties_yielded_before_the_page() -> None:
+    """Stopped after the first action of a page whose newest action shares the floor's
+    millisecond: the position's ids at the floor include those yielded before."""
+    cursor = start_cursor(2)
+    assert cursor.next_request() is not None
+    cursor.feed([act("a", 10), act("b", 9)], True)
+    before = cursor.snapshot()
+    assert cursor.next_request() is not None
+    fresh = cursor.feed([act("b", 9), act("c", 9), act("d", 8)], True)
+    assert [action.id for action in fresh] == ["aa_c", "aa_d"]
+    after = cursor.snapshot()
+    assert position_in_page(before, after, fresh, 0) == before
+    assert position_in_page(before, after, fresh, 2) == after
+    middle = position_in_page(before, after, fresh, 1)
+    assert (middle.floor, middle.seen, middle.done) == (at_ms(9), {"aa_b", "aa_c"}, False)
+
+
+def test_a_pagination_error_is_final_even_after_a_restore() -> None:
+    """The stream puts the cursor back after any error; after a PaginationError the walk
+    must stay over, or iterating again would ask the server the same in vain."""
+    cursor = start_cursor(100)
+    crowd = [act(f"x{i}", 5) for i in range(100)]
+    assert cursor.next_request() is not None
+    cursor.feed(crowd, True)
+    saved = cursor.snapshot()
+    assert cursor.next_request() == PageRequest(limit=100, end_date=at_ms(5) + ONE_MS)
+    with pytest.raises(PaginationError):
+        cursor.feed(crowd, True)  # nothing new, and no other request to try
+    cursor.restore(saved)
+    assert cursor.done
+    assert cursor.next_request() is None
 
 
 def test_snapshot_and_restore_undo_a_feed() -> None:

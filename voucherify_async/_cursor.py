@@ -38,16 +38,16 @@ the stream.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from ._exceptions import PaginationError
 from ._params import MAX_LIMIT, ceil_to_ms, check_limit, format_end_date, truncate_to_ms
 
-__all__ = ["CursorState", "PageRequest", "PaginationCursor"]
+__all__ = ["CursorState", "PageRequest", "PaginationCursor", "position_in_page"]
 
 _ONE_MS = timedelta(milliseconds=1)
 _CREATED_AT = operator.attrgetter("created_at")
@@ -90,6 +90,65 @@ class CursorState:
     requests_made: int
     escalate: bool
 
+    def portable(self) -> dict[str, Any]:
+        """What a resume token keeps of this position, JSON-ready: ``floor``, ``seen``,
+        ``inclusive`` and ``done`` (the rest starts afresh in a resumed walk)."""
+        return {
+            "f": self.floor.isoformat() if self.floor is not None else None,
+            "s": sorted(self.seen),
+            "i": self.inclusive,
+            "d": self.done,
+        }
+
+    @classmethod
+    def from_portable(cls, payload: Mapping[str, Any]) -> CursorState:
+        """The position :meth:`portable` wrote.
+
+        Raises:
+            ValueError, KeyError, TypeError: ``payload`` is not such a position.
+        """
+        floor = datetime.fromisoformat(payload["f"]) if payload["f"] is not None else None
+        seen = frozenset(payload["s"])
+        inclusive, done = payload["i"], payload["d"]
+        if not all(isinstance(item, str) for item in seen) or not isinstance(done, bool):
+            raise TypeError("ids must be strings and done a boolean")
+        return cls(
+            floor=floor,
+            seen=seen,
+            inclusive=inclusive if isinstance(inclusive, bool) else None,
+            done=done,
+            requests_made=0,
+            escalate=False,
+        )
+
+
+def position_in_page(
+    before: CursorState, after: CursorState, fresh: Sequence[_Action], yielded: int
+) -> CursorState:
+    """Where a walk stands once the first ``yielded`` of ``fresh`` are yielded.
+
+    ``fresh`` is what one :meth:`PaginationCursor.feed` returned (newest first),
+    ``before`` and ``after`` the cursor's snapshots around that feed. A cursor
+    restored to the result goes on with the rest of ``fresh`` and then the rest of
+    the walk: nothing lost, nothing twice.
+    """
+    if yielded >= len(fresh):
+        return after
+    if yielded <= 0:
+        return attrs.evolve(before, inclusive=after.inclusive)
+    last = fresh[yielded - 1].created_at
+    seen = {action.id for action in fresh[:yielded] if action.created_at == last}
+    if before.floor == last:
+        seen |= before.seen
+    return CursorState(
+        floor=last,
+        seen=frozenset(seen),
+        inclusive=after.inclusive,
+        done=False,
+        requests_made=after.requests_made,
+        escalate=False,
+    )
+
 
 class PaginationCursor(Generic[_A]):
     """Walks the list back in time, yielding each action exactly once (see the module docstring).
@@ -129,6 +188,7 @@ class PaginationCursor(Generic[_A]):
         self.requests_made = 0
         self._pending: PageRequest | None = None
         self._escalate = False
+        self._stuck = False  # a PaginationError was raised: the walk is over for good
 
     def snapshot(self) -> CursorState:
         """The cursor's whole state, to :meth:`restore` if what follows a :meth:`feed` fails."""
@@ -142,11 +202,14 @@ class PaginationCursor(Generic[_A]):
         )
 
     def restore(self, state: CursorState) -> None:
-        """Go back to a :meth:`snapshot`: the next request is the one it would have made."""
+        """Go back to a :meth:`snapshot`: the next request is the one it would have made.
+
+        A :class:`PaginationError` is final: after one, the walk stays over.
+        """
         self.floor = state.floor
         self.seen = set(state.seen)
         self.inclusive = state.inclusive
-        self.done = state.done
+        self.done = state.done or self._stuck
         self.requests_made = state.requests_made
         self._escalate = state.escalate
         self._pending = None
@@ -218,16 +281,26 @@ class PaginationCursor(Generic[_A]):
         if exhausted:
             self.done = True
             return fresh
-        # Stuck: nothing new, but more to come. Retry only with a request not made yet.
+        self._unstick(request, len(actions))
+        return fresh
+
+    def _unstick(self, request: PageRequest, answered: int) -> None:
+        """A page of ``answered`` actions brought nothing new, but there is more to come:
+        plan a request not made yet, or, when there is none, end the walk for good.
+
+        Raises:
+            PaginationError: no other request can make progress.
+        """
         if self._plan() != request:
-            return fresh  # what this page taught (an inclusive end_date) changes the question
+            return  # what this page taught (an inclusive end_date) changes the question
         if request.limit < MAX_LIMIT:
             self._escalate = True
-            return fresh
-        self.done = True
+            return
+        self.done = self._stuck = True
+        bound = request.end_date
         where = format_end_date(bound) if bound is not None else None
         raise PaginationError(
-            f"cannot advance: a page of {len(actions)} action(s) (limit={request.limit}, "
+            f"cannot advance: a page of {answered} action(s) (limit={request.limit}, "
             f"end_date={where or 'not sent'}) brought no action not yielded yet, "
             "though the API says there are more: more than 100 actions may share one "
             "millisecond, or the server ignores end_date",

@@ -18,14 +18,14 @@ from typing import Any, Self
 
 import attrs
 
-from ._cursor import CursorState, PageRequest, PaginationCursor
+from ._cursor import CursorState, PageRequest, PaginationCursor, position_in_page
 from ._decode import (
     ListedPage,
     PageEntry,
     RawResponse,
     read_page,
 )
-from ._exceptions import InvalidResponseError, PaginationError
+from ._exceptions import InvalidResponseError
 from ._models import AsyncAction, AsyncActionsPage
 from ._token import encode_token
 
@@ -37,9 +37,10 @@ FetchPage = Callable[[PageRequest], Awaitable[RawResponse]]
 @attrs.frozen
 class _Fetched:
     """A page fed to the cursor, waiting to be yielded: its new entries, and the
-    cursor's state before and after it (for tokens, and to undo it)."""
+    cursor's state before and after it (for tokens, and to undo it). ``listed`` is
+    ``None`` for no page (the stream standing between pages)."""
 
-    listed: ListedPage
+    listed: ListedPage | None
     fresh: list[PageEntry]
     before: CursorState
     after: CursorState
@@ -49,14 +50,6 @@ def _retrieve(task: asyncio.Future[_Fetched]) -> None:
     """Mark a prefetch's outcome as seen, so an unused failure is never logged as lost."""
     if not task.cancelled():
         task.exception()
-
-
-_NO_PAGE = _Fetched(
-    listed=ListedPage(entries=[], has_more_reported=None, response=None),  # type: ignore[arg-type]
-    fresh=[],
-    before=CursorState(None, frozenset(), None, False, 0, False),
-    after=CursorState(None, frozenset(), None, False, 0, False),
-)
 
 
 class AsyncActionStream(AsyncIterator[AsyncAction]):
@@ -99,13 +92,13 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._parameters = parameters
         self._ahead: collections.deque[asyncio.Task[_Fetched]] = collections.deque()
         # The page being yielded: its new entries, how many were yielded, how many may be.
-        self._current = _NO_PAGE
-        self._entries: list[PageEntry] = []
-        self._actions: list[AsyncAction] = []  # the page's entries structured so far
-        self._ready = 0  # len(self._actions), or less once closed
-        self._failure: InvalidResponseError | None = None
+        self._current: _Fetched
+        self._entries: list[PageEntry]
+        self._actions: list[AsyncAction]  # the page's entries structured so far
+        self._ready: int  # len(self._actions), or less once closed
+        self._failure: InvalidResponseError | None
         self._index = 0
-        self._limit = 0
+        self._limit: int
         self._yielded_before_page = 0
         self._stand_at(cursor.snapshot())
         # Starts the prefetch once the page's first action is out (see ``_next_page``).
@@ -147,24 +140,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         return encode_token(self._position(), self._parameters)
 
     def _position(self) -> CursorState:
-        before, after = self._current.before, self._current.after
-        if self._index == len(self._entries):  # the whole page was yielded
-            return after
-        if self._index == 0:
-            return attrs.evolve(before, inclusive=after.inclusive)
-        yielded = self._entries[: self._index]
-        last = yielded[-1].created_at
-        seen = {entry.id for entry in yielded if entry.created_at == last}
-        if before.floor == last:
-            seen |= before.seen
-        return CursorState(
-            floor=last,
-            seen=frozenset(seen),
-            inclusive=after.inclusive,
-            done=False,
-            requests_made=after.requests_made,
-            escalate=False,
-        )
+        current = self._current
+        return position_in_page(current.before, current.after, self._entries, self._index)
 
     def __aiter__(self) -> Self:
         return self
@@ -203,6 +180,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         structured, keeping its error for when the caller reaches it."""
         stop = index + 1 if index == 0 else self._limit
         listed, entries = self._current.listed, self._entries
+        assert listed is not None  # called only with actions left on a page
         if stop > index + 1:
             try:
                 self._actions.extend(listed.structure(entries[index:stop]))
@@ -270,10 +248,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             if self._ahead:
                 try:
                     fetched = await self._ahead[0]
-                except BaseException as error:
+                except BaseException:
                     await self._rewind()
-                    if isinstance(error, PaginationError):
-                        self._cursor.done = True  # final: no request would get further
                     raise
                 self._ahead.popleft()
             else:
@@ -318,7 +294,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     def _stand_at(self, position: CursorState) -> None:
         """Hold no page, right after the actions yielded so far, the cursor at ``position``."""
         self._yielded_before_page += self._index
-        self._current = _Fetched(_NO_PAGE.listed, [], position, position)
+        self._current = _Fetched(None, [], position, position)
         self._entries, self._actions, self._failure = [], [], None
         self._index = self._limit = self._ready = 0
 

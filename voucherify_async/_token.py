@@ -51,13 +51,7 @@ def parameters_digest(end_date: datetime | None, since: datetime | None) -> str:
 
 def encode_token(state: CursorState, parameters: str) -> str:
     """The token for ``state`` in a stream whose parameters digest to ``parameters``."""
-    payload: dict[str, Any] = {
-        "f": state.floor.isoformat() if state.floor is not None else None,
-        "s": sorted(state.seen),
-        "i": state.inclusive,
-        "d": state.done,
-        "p": parameters,
-    }
+    payload: dict[str, Any] = {**state.portable(), "p": parameters}
     raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     return f"{TOKEN_VERSION}.{_b64(raw)}.{_b64(_checksum(raw))}"
 
@@ -88,11 +82,7 @@ def decode_token(token: object, parameters: str) -> CursorState:
         raise ValueError("cursor token is damaged or was edited (its checksum does not match)")
     try:
         payload = json.loads(raw)
-        floor = datetime.fromisoformat(payload["f"]) if payload["f"] is not None else None
-        seen = frozenset(payload["s"])
-        inclusive, done, made_for = payload["i"], payload["d"], payload["p"]
-        if not all(isinstance(item, str) for item in seen) or not isinstance(done, bool):
-            raise TypeError("ids must be strings and done a boolean")
+        state, made_for = CursorState.from_portable(payload), payload["p"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"cursor token is not readable: {exc}") from None
     if made_for != parameters:
@@ -100,11 +90,4 @@ def decode_token(token: object, parameters: str) -> CursorState:
             "cursor token belongs to a stream with other parameters (end_date, since): "
             "resume with the same end_date and since it was made with"
         )
-    return CursorState(
-        floor=floor,
-        seen=seen,
-        inclusive=inclusive if isinstance(inclusive, bool) else None,
-        done=done,
-        requests_made=0,
-        escalate=False,
-    )
+    return state
