@@ -2,7 +2,7 @@
 
 It checks arguments, sends GET requests with the credentials, retries what can be
 retried, and hands each answer to ``_decode``. Pagination decisions are the
-cursor's (``_cursor``); this module only carries them.
+time walk's (``_walk``); this module only carries them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import attrs
 from yarl import URL
 
 from ._config import RateLimit, RetryPolicy, Timeout
-from ._cursor import PageRequest, PaginationCursor
 from ._decode import (
     PageEntry,
     RawResponse,
@@ -55,6 +54,7 @@ from ._ratelimit import RateGate
 from ._scan import AsyncActionScan
 from ._stream import AsyncActionStream
 from ._token import decode_token, parameters_digest
+from ._walk import PageRequest, TimeWalk
 from ._wire import CHANNEL, LIST_PATH, resolve_connection, user_agent
 
 __all__ = ["CHANNEL", "USER_AGENT", "VoucherifyClient", "split_range"]
@@ -381,9 +381,7 @@ class VoucherifyClient:
             raise TypeError(f"prefetch must be an int, not {type(prefetch).__name__}")
         if not 0 <= prefetch <= _MAX_PREFETCH:
             raise ValueError(f"prefetch must be from 0 to {_MAX_PREFETCH} pages, got {prefetch}")
-        walk: PaginationCursor[PageEntry] = PaginationCursor(
-            page_size=page_size, end_date=stop, since=start
-        )
+        walk: TimeWalk[PageEntry] = TimeWalk(page_size=page_size, end_date=stop, since=start)
         parameters = parameters_digest(stop, start)
         if cursor is not None:
             walk.restore(decode_token(cursor, parameters))

@@ -1,6 +1,6 @@
-"""The stream of every async action: an async iterator over the pages the cursor asks for.
+"""The stream of every async action: an async iterator over the pages the time walk asks for.
 
-The decisions live in ``_cursor`` (pure); this module awaits the pages, keeps up to
+The decisions live in ``_walk`` (pure); this module awaits the pages, keeps up to
 ``prefetch`` pages in flight ahead of the caller, and structures each action into
 its model when the caller asks for it, so that the first action of a page comes
 out as soon as the page is read, and the server prepares the next page while the
@@ -18,7 +18,6 @@ from typing import Any, Self
 
 import attrs
 
-from ._cursor import CursorState, PageRequest, PaginationCursor, position_in_page
 from ._decode import (
     ListedPage,
     PageEntry,
@@ -28,6 +27,7 @@ from ._decode import (
 from ._exceptions import InvalidResponseError
 from ._models import AsyncAction, AsyncActionsPage
 from ._token import encode_token
+from ._walk import PageRequest, TimeWalk, WalkPosition, position_in_page
 
 __all__ = ["AsyncActionStream"]
 
@@ -36,14 +36,14 @@ FetchPage = Callable[[PageRequest], Awaitable[RawResponse]]
 
 @attrs.frozen
 class _Fetched:
-    """A page fed to the cursor, waiting to be yielded: its new entries, and the
-    cursor's state before and after it (for tokens, and to undo it). ``listed`` is
+    """A page fed to the walk, waiting to be yielded: its new entries, and the
+    walk's positions before and after it (for tokens, and to undo it). ``listed`` is
     ``None`` for no page (the stream standing between pages)."""
 
     listed: ListedPage | None
     fresh: list[PageEntry]
-    before: CursorState
-    after: CursorState
+    before: WalkPosition
+    after: WalkPosition
 
 
 def _retrieve(task: asyncio.Future[_Fetched]) -> None:
@@ -79,14 +79,14 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     def __init__(
         self,
         fetch_page: FetchPage,
-        cursor: PaginationCursor[PageEntry],
+        walk: TimeWalk[PageEntry],
         *,
         prefetch: int = 1,
         in_flight: set[asyncio.Task[Any]] | None = None,
         parameters: str = "",
     ) -> None:
         self._fetch_page = fetch_page
-        self._cursor = cursor
+        self._walk = walk
         self._prefetch = prefetch
         self._in_flight = in_flight if in_flight is not None else set()
         self._parameters = parameters
@@ -100,7 +100,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._index = 0
         self._limit: int
         self._yielded_before_page = 0
-        self._stand_at(cursor.snapshot())
+        self._stand_at(walk.snapshot())
         # Starts the prefetch once the page's first action is out (see ``_next_page``).
         self._kick: asyncio.Handle | None = None
         self._closed = False
@@ -113,7 +113,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     @property
     def requests_made(self) -> int:
         """How many list requests returned a page (retries count once)."""
-        return self._cursor.requests_made
+        return self._walk.requests_made
 
     @property
     def closed(self) -> bool:
@@ -126,7 +126,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         on (closed, or after a :class:`~voucherify_async.PaginationError`)."""
         if self._closed or self._current.after.done:
             return True
-        return self._cursor.done and not self._ahead and self._index >= self._limit
+        return self._walk.done and not self._ahead and self._index >= self._limit
 
     @property
     def cursor(self) -> str:
@@ -139,7 +139,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         """
         return encode_token(self._position(), self._parameters)
 
-    def _position(self) -> CursorState:
+    def _position(self) -> WalkPosition:
         current = self._current
         return position_in_page(current.before, current.after, self._entries, self._index)
 
@@ -219,14 +219,14 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         """Start fetching the next page if fewer than ``prefetch`` are ahead; ``True`` if it did."""
         if self._closed or len(self._ahead) >= self._prefetch:
             return False
-        request = self._cursor.next_request()
+        request = self._walk.next_request()
         if request is None:
             return False
         self._start(request)
         return True
 
     async def _fetch_and_feed(self, request: PageRequest, *, chain: bool = True) -> _Fetched:
-        """Fetch one page and feed it to the cursor; then, with ``chain``, start the next
+        """Fetch one page and feed it to the walk; then, with ``chain``, start the next
         fetch if the prefetch allows."""
         fetched = self._feed(read_page(await self._fetch_page(request)))
         if chain:
@@ -234,10 +234,10 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         return fetched
 
     def _feed(self, listed: ListedPage) -> _Fetched:
-        """Feed a page to the cursor."""
-        before = self._cursor.snapshot()
-        fresh = self._cursor.feed(listed.entries, listed.has_more_reported)
-        return _Fetched(listed, fresh, before, self._cursor.snapshot())
+        """Feed a page to the walk."""
+        before = self._walk.snapshot()
+        fresh = self._walk.feed(listed.entries, listed.has_more_reported)
+        return _Fetched(listed, fresh, before, self._walk.snapshot())
 
     async def _next_page(self) -> bool:
         """Move to the next page with new actions; ``False`` when the stream is over."""
@@ -253,7 +253,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                     raise
                 self._ahead.popleft()
             else:
-                request = self._cursor.next_request()
+                request = self._walk.next_request()
                 if request is None:
                     return False
                 # The caller waits for this one: the prefetch starts after its first action.
@@ -276,7 +276,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
 
     async def _rewind(self) -> None:
         """Undo everything past the last yielded action: cancel the pages ahead and put
-        the cursor back there, so that iterating again asks for the rest."""
+        the walk back there, so that iterating again asks for the rest."""
         position = self._position()
         ahead, self._ahead = list(self._ahead), collections.deque()
         for task in ahead:
@@ -285,14 +285,14 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             self._in_flight.discard(task)
-        self._cursor.restore(position)
+        self._walk.restore(position)
         self._stand_at(position)
         if self._kick is not None:
             self._kick.cancel()
         self._kick = None
 
-    def _stand_at(self, position: CursorState) -> None:
-        """Hold no page, right after the actions yielded so far, the cursor at ``position``."""
+    def _stand_at(self, position: WalkPosition) -> None:
+        """Hold no page, right after the actions yielded so far, the walk at ``position``."""
         self._yielded_before_page += self._index
         self._current = _Fetched(None, [], position, position)
         self._entries, self._actions, self._failure = [], [], None
@@ -344,7 +344,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("exhausted" if self.exhausted else "open")
         return (
-            f"<AsyncActionStream {state} page_size={self._cursor.page_size} "
+            f"<AsyncActionStream {state} page_size={self._walk.page_size} "
             f"prefetch={self._prefetch} yielded={self.actions_yielded} "
             f"requests={self.requests_made}>"
         )

@@ -1,14 +1,16 @@
-"""The pagination cursor: the state machine that walks ``GET /v1/async-actions`` back in time.
+"""The time walk: the state machine that pages ``GET /v1/async-actions`` back in time.
 
-This module owns every decision of a stream: what to ask for next, which actions
-were already yielded, when the walk is over and when it cannot advance. It is pure
-(no aiohttp, no asyncio) so that all of it is tested with plain sync asserts and
-hypothesis; ``_stream`` only carries its requests over HTTP.
+This module owns every decision of a stream and all of its state: what to ask for
+next, which actions were already yielded, when the walk is over, when it cannot
+advance, and where a stream stands in the middle of a page (:func:`position_in_page`,
+what a resume token keeps). It is pure (no aiohttp, no asyncio) so that all of it is
+tested with plain sync asserts and hypothesis; ``_stream`` only carries its
+requests over HTTP.
 
 How the walk stays exact, whatever the API's undocumented choices:
 
 - The API's ``end_date`` may be inclusive or exclusive, and several actions can
-  share one millisecond. The cursor keeps ``floor``, the oldest ``created_at``
+  share one millisecond. The walk keeps ``floor``, the oldest ``created_at``
   yielded so far, and the ids of the actions yielded *at* ``floor`` (``seen``).
   The next request must return every action created at or before ``floor``: it
   sends ``end_date = floor + 1 ms`` (right under an exclusive reading, and under an
@@ -22,17 +24,18 @@ How the walk stays exact, whatever the API's undocumented choices:
   newer than the page's oldest are in it.
 - It asks for ``page_size + len(seen)`` actions (at most 100), so that a page
   still brings ``page_size`` new ones after the repeats at ``floor``.
-- A page with nothing new that says there is more is "stuck": the cursor retries
+- A page with nothing new that says there is more is "stuck": the walk retries
   once with a request it has not made yet (the inclusive bound, or ``limit=100``),
   and when even that brings nothing new it raises :class:`PaginationError`
-  (more than 100 actions in one millisecond, or a server ignoring ``end_date``).
-  Every request either yields an action or changes the request, so the walk
-  always ends.
+  (more than 100 actions in one millisecond, or a server ignoring ``end_date``),
+  which is final. Every request either yields an action or changes the request,
+  so the walk always ends.
 - The walk is over when the API says ``has_more: false``, or, when it leaves
   ``has_more`` out, when a page is not full.
 
 Only the current page's ids at ``floor`` are kept, so memory does not grow with
-the stream.
+the stream. (The resume token a user sees, ``AsyncActionStream.cursor``, is a
+:class:`WalkPosition` written by ``_token``.)
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import attrs
 from ._exceptions import PaginationError
 from ._params import MAX_LIMIT, ceil_to_ms, check_limit, format_end_date, truncate_to_ms
 
-__all__ = ["CursorState", "PageRequest", "PaginationCursor", "position_in_page"]
+__all__ = ["PageRequest", "TimeWalk", "WalkPosition", "position_in_page"]
 
 _ONE_MS = timedelta(milliseconds=1)
 _CREATED_AT = operator.attrgetter("created_at")
@@ -80,8 +83,8 @@ class PageRequest:
 
 
 @attrs.frozen
-class CursorState:
-    """A snapshot of a :class:`PaginationCursor` (see ``snapshot``/``restore``)."""
+class WalkPosition:
+    """Where a :class:`TimeWalk` stands: a snapshot to ``restore`` (see ``snapshot``)."""
 
     floor: datetime | None
     seen: frozenset[str]
@@ -101,7 +104,7 @@ class CursorState:
         }
 
     @classmethod
-    def from_portable(cls, payload: Mapping[str, Any]) -> CursorState:
+    def from_portable(cls, payload: Mapping[str, Any]) -> WalkPosition:
         """The position :meth:`portable` wrote.
 
         Raises:
@@ -123,12 +126,12 @@ class CursorState:
 
 
 def position_in_page(
-    before: CursorState, after: CursorState, fresh: Sequence[_Action], yielded: int
-) -> CursorState:
+    before: WalkPosition, after: WalkPosition, fresh: Sequence[_Action], yielded: int
+) -> WalkPosition:
     """Where a walk stands once the first ``yielded`` of ``fresh`` are yielded.
 
-    ``fresh`` is what one :meth:`PaginationCursor.feed` returned (newest first),
-    ``before`` and ``after`` the cursor's snapshots around that feed. A cursor
+    ``fresh`` is what one :meth:`TimeWalk.feed` returned (newest first),
+    ``before`` and ``after`` the walk's snapshots around that feed. A walk
     restored to the result goes on with the rest of ``fresh`` and then the rest of
     the walk: nothing lost, nothing twice.
     """
@@ -140,7 +143,7 @@ def position_in_page(
     seen = {action.id for action in fresh[:yielded] if action.created_at == last}
     if before.floor == last:
         seen |= before.seen
-    return CursorState(
+    return WalkPosition(
         floor=last,
         seen=frozenset(seen),
         inclusive=after.inclusive,
@@ -150,15 +153,15 @@ def position_in_page(
     )
 
 
-class PaginationCursor(Generic[_A]):
+class TimeWalk(Generic[_A]):
     """Walks the list back in time, yielding each action exactly once (see the module docstring).
 
     Usage, with any transport::
 
-        cursor = PaginationCursor(page_size=100)
-        while (request := cursor.next_request()) is not None:
+        walk = TimeWalk(page_size=100)
+        while (request := walk.next_request()) is not None:
             page = fetch(request.limit, request.end_date)   # one list call
-            for action in cursor.feed(page.async_actions, page.has_more_reported):
+            for action in walk.feed(page.async_actions, page.has_more_reported):
                 ...
 
     Raises:
@@ -190,9 +193,9 @@ class PaginationCursor(Generic[_A]):
         self._escalate = False
         self._stuck = False  # a PaginationError was raised: the walk is over for good
 
-    def snapshot(self) -> CursorState:
-        """The cursor's whole state, to :meth:`restore` if what follows a :meth:`feed` fails."""
-        return CursorState(
+    def snapshot(self) -> WalkPosition:
+        """The walk's whole state, to :meth:`restore` if what follows a :meth:`feed` fails."""
+        return WalkPosition(
             floor=self.floor,
             seen=frozenset(self.seen),
             inclusive=self.inclusive,
@@ -201,7 +204,7 @@ class PaginationCursor(Generic[_A]):
             escalate=self._escalate,
         )
 
-    def restore(self, state: CursorState) -> None:
+    def restore(self, state: WalkPosition) -> None:
         """Go back to a :meth:`snapshot`: the next request is the one it would have made.
 
         A :class:`PaginationError` is final: after one, the walk stays over.
