@@ -46,7 +46,6 @@ __all__ = [
     "parse_json",
     "read_page",
     "retry_after_seconds",
-    "structure_action",
 ]
 
 
