@@ -391,6 +391,7 @@ class VoucherifyClient:
             prefetch=prefetch,
             in_flight=self._in_flight,
             parameters=parameters,
+            client_closed=lambda: self._closed,
         )
 
     def scan_async_actions(

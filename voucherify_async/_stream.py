@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -24,7 +25,7 @@ from ._decode import (
     RawResponse,
     read_page,
 )
-from ._exceptions import InvalidResponseError
+from ._exceptions import ClientClosedError, InvalidResponseError
 from ._models import AsyncAction, AsyncActionsPage
 from ._token import encode_token
 from ._walk import PageRequest, TimeWalk, WalkPosition, position_in_page
@@ -44,6 +45,10 @@ class _Fetched:
     fresh: list[PageEntry]
     before: WalkPosition
     after: WalkPosition
+
+
+def _nobody() -> asyncio.Task[Any] | None:
+    return None
 
 
 def _retrieve(task: asyncio.Future[_Fetched]) -> None:
@@ -69,7 +74,14 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     - :attr:`cursor` is a token of where the stream stands, to resume from.
     - :meth:`aclose` (or ``async with``) ends it and cancels the pages in flight.
       After a ``break`` without ``aclose()``, the pages in flight complete on their
-      own (or are cancelled when the client closes); nothing more is requested.
+      own (or are cancelled when the client closes); nothing more is requested, and
+      once they have, nothing holds the stream or its pages.
+    - One task at a time: while a task iterates the stream (it has taken an action or
+      a page from it and has not finished), another task asking for an action or a
+      page gets a :class:`RuntimeError`, and takes nothing. Once that task has
+      finished, another may go on with the stream.
+    - Closing the client while a task waits for a page of the stream ends that wait
+      with :class:`~voucherify_async.ClientClosedError`.
     - An error from a request (after the client's retries), or an action that
       cannot be structured, leaves the stream right after the last action it
       yielded: iterating again asks for the rest, so nothing is lost or repeated.
@@ -84,8 +96,10 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         prefetch: int = 1,
         in_flight: set[asyncio.Task[Any]] | None = None,
         parameters: str = "",
+        client_closed: Callable[[], bool] = lambda: False,
     ) -> None:
         self._fetch_page = fetch_page
+        self._client_closed = client_closed
         self._walk = walk
         self._prefetch = prefetch
         self._in_flight = in_flight if in_flight is not None else set()
@@ -104,6 +118,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         # Starts the prefetch once the page's first action is out (see ``_next_page``).
         self._kick: asyncio.Handle | None = None
         self._closed = False
+        # The task iterating the stream (see ``_claim``), weakly: a finished task is let go.
+        self._owner: Callable[[], asyncio.Task[Any] | None] = _nobody
 
     @property
     def actions_yielded(self) -> int:
@@ -148,13 +164,30 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
 
     async def __anext__(self) -> AsyncAction:
         index = self._index
-        if index < self._ready:  # the hot path: an action already structured
-            self._index = index + 1
+        if index < self._ready and self._owner() is asyncio.current_task():
+            self._index = index + 1  # the hot path: an action already structured
             return self._actions[index]
         return await self._advance()
 
+    def _claim(self) -> None:
+        """Make the current task the one iterating the stream.
+
+        Raises:
+            RuntimeError: another task iterates it, and has not finished.
+        """
+        task, owner = asyncio.current_task(), self._owner()
+        if owner is task:
+            return
+        if owner is not None and not owner.done():
+            raise RuntimeError(
+                "anext(): this AsyncActionStream is already being iterated by another "
+                f"task ({owner.get_name()}); iterate a stream from one task at a time"
+            )
+        self._owner = _nobody if task is None else weakref.ref(task)
+
     async def _advance(self) -> AsyncAction:
         """Everything but the hot path: the next page, structuring, and errors."""
+        self._claim()
         index = self._index
         if index >= self._limit:
             if not await self._next_page():
@@ -164,6 +197,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             # The first action of this page is out: let the prefetch's request go
             # before structuring the rest, so the server works while we do.
             await asyncio.sleep(0)
+            if self._closed:  # by aclose() in another task, meanwhile
+                raise StopAsyncIteration
         if index >= self._ready:
             self._structure_from(index)
         if index >= self._ready:  # the action at ``index`` cannot be structured
@@ -198,8 +233,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 return
         self._ready = stop
 
-    def _start(self, request: PageRequest) -> asyncio.Task[_Fetched]:
-        task = asyncio.ensure_future(self._fetch_and_feed(request))
+    def _start(self, request: PageRequest, *, chain: bool = True) -> asyncio.Task[_Fetched]:
+        task = asyncio.ensure_future(self._fetch_and_feed(request, chain=chain))
         task.add_done_callback(_retrieve)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -217,7 +252,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
 
     def _request_ahead(self) -> bool:
         """Start fetching the next page if fewer than ``prefetch`` are ahead; ``True`` if it did."""
-        if self._closed or len(self._ahead) >= self._prefetch:
+        if self._closed or len(self._ahead) >= self._prefetch or self._client_closed():
             return False
         request = self._walk.next_request()
         if request is None:
@@ -225,7 +260,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._start(request)
         return True
 
-    async def _fetch_and_feed(self, request: PageRequest, *, chain: bool = True) -> _Fetched:
+    async def _fetch_and_feed(self, request: PageRequest, *, chain: bool) -> _Fetched:
         """Fetch one page and feed it to the walk; then, with ``chain``, start the next
         fetch if the prefetch allows."""
         fetched = self._feed(read_page(await self._fetch_page(request)))
@@ -245,20 +280,14 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         if self._limit and self._index >= self._limit:  # let the page used up go first
             self._stand_at(self._current.after)
         while not self._closed:
-            if self._ahead:
-                try:
-                    fetched = await self._ahead[0]
-                except BaseException:
-                    await self._rewind()
-                    raise
-                self._ahead.popleft()
-            else:
+            if not self._ahead:
                 request = self._walk.next_request()
                 if request is None:
                     return False
                 # The caller waits for this one: the prefetch starts after its first action.
-                fetched = await self._fetch_and_feed(request, chain=False)
-            if self.closed:  # closed while the request was in flight
+                self._start(request, chain=False)
+            fetched = await self._take_ahead()
+            if fetched is None:  # closed while the request was in flight
                 return False
             self._yielded_before_page += self._index
             self._current, self._entries = fetched, fetched.fresh
@@ -273,6 +302,38 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                     self._kick = asyncio.get_running_loop().call_soon(self._kick_prefetch)
                 return True
         return False
+
+    async def _take_ahead(self) -> _Fetched | None:
+        """Wait for the page at the head of ``_ahead`` and take it; ``None`` if the stream
+        was closed meanwhile. On any error, the stream is rewound first.
+
+        Raises:
+            ClientClosedError: the client was closed meanwhile (its ``close()`` cancelled
+                the request this task waited for).
+            asyncio.CancelledError: this task is cancelled.
+            VoucherifyError: the request failed, or its page cannot be read.
+        """
+        task = self._ahead[0]
+        try:
+            fetched = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            cancelled_here = current is not None and current.cancelling() > 0
+            if self._closed and not cancelled_here:
+                return None  # aclose() in another task cancelled the request
+            await self._rewind()
+            if cancelled_here or not self._client_closed():
+                raise
+            raise ClientClosedError(
+                "the VoucherifyClient was closed while this stream waited for a page"
+            ) from None
+        except BaseException:
+            await self._rewind()
+            raise
+        if self._closed:
+            return None
+        self._ahead.popleft()
+        return fetched
 
     async def _rewind(self) -> None:
         """Undo everything past the last yielded action: cancel the pages ahead and put
@@ -298,28 +359,38 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._entries, self._actions, self._failure = [], [], None
         self._index = self._limit = self._ready = 0
 
-    async def pages(self) -> AsyncGenerator[AsyncActionsPage, None]:
-        """Yield the rest of the stream as pages of actions not yielded before, newest first.
+    def pages(self) -> AsyncIterator[AsyncActionsPage]:
+        """Iterate the rest of the stream as pages of actions not yielded before, newest first.
 
         Actions already fetched but not yet yielded one by one come first, as a
         page of their own. A page is never empty; ``has_more`` tells whether the
-        stream expects more.
+        stream expects more. One task at a time, as for the actions.
         """
-        while self._index < self._limit or await self._next_page():
-            start = self._index
-            self._kick_prefetch()
-            if self._ready == 0:
-                self._structure_from(0)  # the first action alone
-            if 0 < self._ready < self._limit and self._failure is None:
-                self._structure_from(self._ready)  # the rest of the page
-            if self._ready == start:  # the first action left cannot be structured
-                error = self._failure
-                await self._rewind()
-                assert error is not None  # set by _structure_from when it stops short
-                raise error
-            self._index = self._ready
-            actions = tuple(self._actions[start : self._ready])
-            yield AsyncActionsPage(async_actions=actions, has_more=not self.exhausted)
+        return _Pages(self)
+
+    async def _next_batch(self) -> AsyncActionsPage:
+        """The rest of the page being yielded, or of the next one; see :meth:`pages`.
+
+        Raises:
+            StopAsyncIteration: the stream is over.
+        """
+        self._claim()
+        if not (self._index < self._limit or await self._next_page()):
+            raise StopAsyncIteration
+        start = self._index
+        self._kick_prefetch()
+        if self._ready == 0:
+            self._structure_from(0)  # the first action alone
+        if 0 < self._ready < self._limit and self._failure is None:
+            self._structure_from(self._ready)  # the rest of the page
+        if self._ready == start:  # the first action left cannot be structured
+            error = self._failure
+            await self._rewind()
+            assert error is not None  # set by _structure_from when it stops short
+            raise error
+        self._index = self._ready
+        actions = tuple(self._actions[start : self._ready])
+        return AsyncActionsPage(async_actions=actions, has_more=not self.exhausted)
 
     async def aclose(self) -> None:
         """End the stream: cancel the pages in flight; iteration stops at once.
@@ -348,3 +419,15 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             f"prefetch={self._prefetch} yielded={self.actions_yielded} "
             f"requests={self.requests_made}>"
         )
+
+
+class _Pages(AsyncIterator[AsyncActionsPage]):
+    """What :meth:`AsyncActionStream.pages` returns: each ``anext`` takes the next page."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: AsyncActionStream) -> None:
+        self._stream = stream
+
+    async def __anext__(self) -> AsyncActionsPage:
+        return await self._stream._next_batch()
