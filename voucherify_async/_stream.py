@@ -48,6 +48,7 @@ class _Fetched:
 
 
 def _nobody() -> asyncio.Task[Any] | None:
+    """The task iterating a stream that no task has iterated yet: none."""
     return None
 
 
@@ -96,7 +97,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         prefetch: int = 1,
         in_flight: set[asyncio.Task[Any]] | None = None,
         parameters: str = "",
-        client_closed: Callable[[], bool] = lambda: False,
+        client_closed: Callable[[], bool] = lambda: False,  # whether the client was closed
     ) -> None:
         self._fetch_page = fetch_page
         self._client_closed = client_closed
