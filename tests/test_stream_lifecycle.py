@@ -179,6 +179,10 @@ async def test_a_second_task_iterating_a_stream_gets_runtime_error_and_the_first
             await anext(stream)
         with pytest.raises(RuntimeError, match="another task"):
             await anext(stream.pages())
+        second: list[str] = []
+        with pytest.raises(RuntimeError, match="another task"):
+            await _drain_slowly(stream, second)  # a loop of its own, in this task
+        assert second == []
         await task
     assert_each_once(first)
 

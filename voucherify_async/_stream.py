@@ -119,8 +119,10 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         # Starts the prefetch once the page's first action is out (see ``_next_page``).
         self._kick: asyncio.Handle | None = None
         self._closed = False
-        # The task iterating the stream (see ``_claim``), weakly: a finished task is let go.
+        # The task iterating the stream (see ``_claim``), weakly: a finished task is let go;
+        # and what it iterates with: an ``async for`` loop (``_Loop``), or the stream itself.
         self._owner: Callable[[], asyncio.Task[Any] | None] = _nobody
+        self._holder: object = None
 
     @property
     def actions_yielded(self) -> int:
@@ -160,35 +162,36 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         current = self._current
         return position_in_page(current.before, current.after, self._entries, self._index)
 
-    def __aiter__(self) -> Self:
-        return self
+    def __aiter__(self) -> AsyncIterator[AsyncAction]:
+        """An iterator over the rest of the stream, for one ``async for`` in one task."""
+        return _Loop(self)
 
     async def __anext__(self) -> AsyncAction:
         index = self._index
-        if index < self._ready and self._owner() is asyncio.current_task():
-            self._index = index + 1  # the hot path: an action already structured
+        if index < self._ready and self._holder is self and self._owner() is asyncio.current_task():
+            self._index = index + 1
             return self._actions[index]
-        return await self._advance()
+        return await self._advance(self)
 
-    def _claim(self) -> None:
-        """Make the current task the one iterating the stream.
+    def _claim(self, holder: object) -> None:
+        """Make the current task, iterating with ``holder``, the one iterating the stream.
 
         Raises:
             RuntimeError: another task iterates it, and has not finished.
         """
         task, owner = asyncio.current_task(), self._owner()
-        if owner is task:
-            return
-        if owner is not None and not owner.done():
-            raise RuntimeError(
-                "anext(): this AsyncActionStream is already being iterated by another "
-                f"task ({owner.get_name()}); iterate a stream from one task at a time"
-            )
-        self._owner = _nobody if task is None else weakref.ref(task)
+        if owner is not task:
+            if owner is not None and not owner.done():
+                raise RuntimeError(
+                    "anext(): this AsyncActionStream is already being iterated by another "
+                    f"task ({owner.get_name()}); iterate a stream from one task at a time"
+                )
+            self._owner = _nobody if task is None else weakref.ref(task)
+        self._holder = holder
 
-    async def _advance(self) -> AsyncAction:
+    async def _advance(self, holder: object) -> AsyncAction:
         """Everything but the hot path: the next page, structuring, and errors."""
-        self._claim()
+        self._claim(holder)
         index = self._index
         if index >= self._limit:
             if not await self._next_page():
@@ -375,7 +378,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         Raises:
             StopAsyncIteration: the stream is over.
         """
-        self._claim()
+        self._claim(None)
         if not (self._index < self._limit or await self._next_page()):
             raise StopAsyncIteration
         start = self._index
@@ -432,3 +435,28 @@ class _Pages(AsyncIterator[AsyncActionsPage]):
 
     async def __anext__(self) -> AsyncActionsPage:
         return await self._stream._next_batch()
+
+
+class _Loop(AsyncIterator[AsyncAction]):
+    """One ``async for`` over a stream, what :meth:`AsyncActionStream.__aiter__` returns.
+
+    Its hot path (an action already structured) checks no task: only the loop that
+    last went through the stream's checks (``_claim``) takes actions that way; any
+    other loop, or a direct ``anext(stream)``, goes through them first.
+    """
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: AsyncActionStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> AsyncAction:
+        stream = self._stream
+        index = stream._index
+        if index < stream._ready and stream._holder is self:
+            stream._index = index + 1  # the hot path
+            return stream._actions[index]
+        return await stream._advance(self)
