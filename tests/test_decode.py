@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,15 +21,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from voucherify_async._decode import (
-    PageTail,
     RawResponse,
     decode_details,
     decode_page,
-    newest_item,
     parse_json,
-    peek_page_tail,
 )
-from voucherify_async._decode import read_page as decode_read_page
 from voucherify_async._exceptions import InvalidResponseError, VoucherifyError
 from voucherify_async._models import AsyncAction, AsyncActionDetails, AsyncActionsPage
 
@@ -454,179 +450,6 @@ def test_any_bytes_decode_or_raise_invalid_response_error(body: bytes) -> None:
     """Arbitrary bytes as a body, to either decoder: only ``InvalidResponseError`` escapes."""
     check_only_invalid_response_error(lambda: decode_page(answer(body), limit=None))
     check_only_invalid_response_error(lambda: decode_details(answer(body)))
-
-
-# --- peek_page_tail: a guess at what a page says, before decoding it -------------------
-
-LIST_EXAMPLE_BYTES = json.dumps(LIST_EXAMPLE, indent=2).encode()
-
-
-def _example_with(**fields: Any) -> dict[str, Any]:
-    return {**LIST_EXAMPLE, **fields}
-
-
-def test_peek_reads_the_last_action_of_the_vendors_example_as_it_is_printed() -> None:
-    """Pretty-printed, without ``has_more`` (as in the vendor's docs)."""
-    tail = peek_page_tail(LIST_EXAMPLE_BYTES, None)
-    items = LIST_EXAMPLE["async_actions"]
-    last = items[-1]["created_at"]
-    assert tail == PageTail(
-        oldest=datetime.fromisoformat(last),
-        ties=sum(1 for item in items if item["created_at"] == last),
-        actions=len(items),
-        has_more=None,
-        at_bound=False,
-    )
-
-
-@pytest.mark.parametrize("has_more", [True, False, None])
-@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
-def test_peek_reads_has_more_written_either_way(
-    has_more: bool | None, separators: tuple[str, str]
-) -> None:
-    body = json.dumps(_example_with(has_more=has_more), separators=separators).encode()
-    tail = peek_page_tail(body, None)
-    assert tail is not None
-    assert tail.has_more is has_more
-
-
-@pytest.mark.parametrize("has_more", [True, None])
-def test_peek_counts_the_ties_at_the_oldest_created_at_and_not_an_equal_updated_at(
-    has_more: bool | None,
-) -> None:
-    items = [
-        {"id": "aa_1", "created_at": "2022-09-05T11:40:17.098Z"},
-        {"id": "aa_2", "created_at": "2022-09-05T11:40:17.097Z"},
-        {"id": "aa_3", "created_at": "2022-09-05T11:40:17.097Z", "updated_at": "x"},
-        {"id": "aa_4", "created_at": "2022-09-05T11:40:17.096Z"},
-        {"id": "aa_5", "created_at": "2022-09-05T11:40:17.096Z"},
-        {"id": "aa_6", "created_at": "2022-09-05T11:40:17.096Z"},
-    ]
-    items[0]["updated_at"] = "2022-09-05T11:40:17.096Z"  # the same text, another key
-    page: dict[str, Any] = {"async_actions": items}
-    if has_more is not None:
-        page["has_more"] = has_more
-    tail = peek_page_tail(dumps(page), None)
-    assert tail is not None
-    assert (tail.oldest, tail.ties, tail.has_more) == (
-        datetime(2022, 9, 5, 11, 40, 17, 96000, tzinfo=UTC),
-        3,
-        has_more,
-    )
-    assert tail.actions == (6 if has_more is None else 0)  # counted only when needed
-
-
-@pytest.mark.parametrize(
-    ("end_date", "at_bound"),
-    [
-        (datetime(2022, 9, 5, 11, 40, 17, 98000, tzinfo=UTC), True),  # the newest action's
-        (datetime(2022, 9, 5, 11, 40, 17, 99000, tzinfo=UTC), False),  # only an updated_at
-        (None, False),
-    ],
-)
-def test_peek_tells_whether_the_newest_action_was_created_at_the_end_date_sent(
-    end_date: datetime | None, at_bound: bool
-) -> None:
-    items = [
-        {"id": "aa_1", "created_at": "2022-09-05T11:40:17.098Z"},
-        {"id": "aa_2", "created_at": "2022-09-05T11:40:17.097Z"},
-        {"id": "aa_3", "created_at": "2022-09-05T11:40:17.096Z"},
-    ]
-    items[2]["updated_at"] = "2022-09-05T11:40:17.099Z"
-    tail = peek_page_tail(dumps({"async_actions": items, "has_more": True}), end_date)
-    assert tail is not None
-    assert tail.at_bound is at_bound
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"",
-        b"<html>502 Bad Gateway</html>",
-        b'{"async_actions": [], "has_more": true}',  # no action: nothing to guess from
-        b'{"async_actions": [{"id": "aa_1", "created_at": 1662378017098}], "has_more": true}',
-        b'{"async_actions": [{"id": "aa_1", "created_at": "yesterday"}], "has_more": true}',
-        '{"async_actions": [{"created_at": "2022-09-05T11:40:17.098Z\u00e9"}]}'.encode(),
-        b'{"async_actions": [{"created_at": "2022-09-05T11:40:17.098Z"}], "has_more": "yes"}',
-        b'{"async_actions": [{"created_at": "2022-09-05T11:40:17.098Z"}], "has_more"',
-    ],
-)
-def test_peek_declines_to_guess_from_what_it_cannot_read(body: bytes) -> None:
-    assert peek_page_tail(body, None) is None
-
-
-@FUZZ
-@given(body=st.binary(max_size=300), end_date=st.none() | st.datetimes(timezones=st.just(UTC)))
-@example(body=b'"created_at":"', end_date=None)
-@example(body=b'"has_more":', end_date=None)
-def test_peek_never_raises_on_any_bytes(body: bytes, end_date: datetime | None) -> None:
-    tail = peek_page_tail(body, end_date)
-    assert tail is None or isinstance(tail, PageTail)
-
-
-@FUZZ
-@given(st.lists(st.integers(0, 5), max_size=12))
-def test_read_page_tells_whether_the_page_is_newest_first(milliseconds: list[int]) -> None:
-    """The cursor skips its sort on the strength of this flag: it must be exact."""
-    items = [
-        {"id": f"aa_{index}", "created_at": f"2022-09-05T11:40:17.00{ms}Z"}
-        for index, ms in enumerate(milliseconds)
-    ]
-    listed = decode_read_page(answer(dumps({"async_actions": items})))
-    assert listed.newest_first == (milliseconds == sorted(milliseconds, reverse=True))
-
-
-# --- newest_item: the first action handed over before the page is read whole ----------
-
-
-def _items(*stamps: object) -> list[dict[str, object]]:
-    return [{"id": f"aa_{index}", "created_at": stamp} for index, stamp in enumerate(stamps)]
-
-
-@pytest.mark.parametrize(
-    "stamps",
-    [
-        ("2022-09-05T11:40:17.098Z",),
-        ("2022-09-05T11:40:17.098Z", "2022-09-05T11:40:17.098Z", "2022-09-05T11:40:17.001Z"),
-        ("2022-09-05T11:40:17.098Z", "2021-12-31T23:59:59.999Z", "2022-01-01T00:00:00.000Z"),
-    ],
-)
-def test_newest_item_is_the_first_when_no_later_one_is_newer(stamps: tuple[str, ...]) -> None:
-    items = _items(*stamps)
-    assert newest_item(items) is items[0]
-
-
-@pytest.mark.parametrize(
-    "items",
-    [
-        [],
-        _items("2022-09-05T11:40:17.098Z", "2022-09-05T11:40:17.099Z"),  # a newer one later
-        _items("2022-09-05T11:40:17.098Z", "2022-09-05T11:40:17.098+00:00"),  # another format
-        _items("2022-09-05T11:40:17.098Z", 1662378017098),
-        _items("2022-09-05T11:40:17Z"),
-        [{"id": "aa_0"}],
-        ["not an object"],
-        [{"id": "aa_0", "created_at": "2022-09-05T11:40:17.098Z"}, None],
-    ],
-)
-def test_newest_item_declines_what_it_cannot_tell_without_parsing(items: list[Any]) -> None:
-    assert newest_item(items) is None
-
-
-@FUZZ
-@given(st.lists(st.datetimes(timezones=st.just(UTC)), min_size=1, max_size=8))
-def test_newest_item_never_names_an_action_older_than_another(moments: list[datetime]) -> None:
-    stamps = [
-        moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-        for moment in moments
-    ]
-    items = _items(*stamps)
-    first = newest_item(items)
-    if first is not None:
-        newest = max(datetime.fromisoformat(stamp) for stamp in stamps)
-        assert datetime.fromisoformat(stamps[0]) == newest
-    elif all(len(stamp) == 24 for stamp in stamps):
-        assert max(stamps) != stamps[0]
 
 
 # --- error answers: bounded text, the whole body kept, the server's wait ----------------

@@ -1,6 +1,6 @@
 """The sans-I/O core imports neither aiohttp nor asyncio.
 
-``_cursor``, ``_decode``, ``_convert``, ``_params``, ``_config``, ``_exceptions`` and
+``_walk``, ``_decode``, ``_convert``, ``_params``, ``_config``, ``_exceptions`` and
 ``_models`` hold every decision of the client and must stay pure: checked at run time
 in a fresh interpreter (what importing them actually loads, transitively) and
 statically (what their source imports, even lazily inside a function).
@@ -19,7 +19,7 @@ import pytest
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "voucherify_async"
 PURE_MODULES = [
-    "_cursor",
+    "_walk",
     "_decode",
     "_convert",
     "_params",

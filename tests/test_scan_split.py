@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voucherify_async._cursor import CursorState, PageRequest, PaginationCursor
 from voucherify_async._split import (
     HistoryStart,
     ScanState,
@@ -22,10 +21,10 @@ from voucherify_async._split import (
     encode_scan_token,
     fresh_position,
     plan_split,
-    position_within,
     scan_digest,
     split_evenly,
 )
+from voucherify_async._walk import PageRequest, TimeWalk, WalkPosition
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -77,16 +76,14 @@ def answer(
 
 @dataclass
 class SimWalk:
-    cursor: PaginationCursor[Action]
+    cursor: TimeWalk[Action]
     progress: WalkProgress
     in_flight: PageRequest | None = None
     yielded: list[str] = field(default_factory=list)
 
 
 def new_walk(since: datetime | None, end: datetime | None, page_size: int) -> SimWalk:
-    cursor: PaginationCursor[Action] = PaginationCursor(
-        page_size=page_size, end_date=end, since=since
-    )
+    cursor: TimeWalk[Action] = TimeWalk(page_size=page_size, end_date=end, since=since)
     return SimWalk(cursor, WalkProgress(since, end))
 
 
@@ -190,7 +187,7 @@ def test_walks_split_at_any_moment_yield_every_action_exactly_once(
 
 
 def test_a_split_hands_over_only_unclaimed_range() -> None:
-    cursor: PaginationCursor[Action] = PaginationCursor(page_size=2, end_date=at(100), since=at(0))
+    cursor: TimeWalk[Action] = TimeWalk(page_size=2, end_date=at(100), since=at(0))
     assert not cursor.try_split(at(0)), "not strictly after since"
     assert not cursor.try_split(at(100)), "not strictly before end_date"
     cursor.next_request()
@@ -234,18 +231,6 @@ def test_split_evenly_cuts_inside_the_range_in_order(start: int, span: int, part
     assert len(cuts) <= parts - 1
     edges = [at(start), *cuts, at(start + span)]
     assert all(a < b for a, b in itertools.pairwise(edges))
-
-
-def test_the_position_within_a_page_is_right_after_the_last_action_yielded() -> None:
-    before = CursorState(at(100), frozenset({"x"}), False, False, 3, False)
-    after = CursorState(at(80), frozenset({"e"}), True, False, 4, False)
-    page = [Action("a", at(100)), Action("b", at(90)), Action("c", at(90)), Action("e", at(80))]
-    assert position_within(before, after, []) == CursorState(
-        at(100), frozenset({"x"}), True, False, 3, False
-    )
-    assert position_within(before, after, page[:1]).seen == {"a", "x"}
-    middle = position_within(before, after, page[:3])
-    assert (middle.floor, middle.seen, middle.inclusive) == (at(90), {"b", "c"}, True)
 
 
 # --- the range finder ---------------------------------------------------------------
@@ -298,7 +283,7 @@ def test_a_scan_token_round_trips_its_walks() -> None:
     params = scan_digest(at(0), None)
     walks = (
         WalkRange(
-            at(500), None, CursorState(at(900), frozenset({"a", "b"}), True, False, 0, False)
+            at(500), None, WalkPosition(at(900), frozenset({"a", "b"}), True, False, 0, False)
         ),
         WalkRange(at(0), at(500), fresh_position()),
         WalkRange(None, at(0), fresh_position(False)),

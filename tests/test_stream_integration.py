@@ -388,7 +388,7 @@ async def test_pagination_error_is_final(prefetch: int) -> None:
         assert stream.exhausted
 
 
-# --- the guessed request: the next page asked for before this one is decoded ----------
+# --- prefetch: the same requests, sent earlier ---------------------------------------
 
 
 def queries(fake: FakeVoucherify) -> list[dict[str, str]]:
@@ -399,14 +399,13 @@ def queries(fake: FakeVoucherify) -> list[dict[str, str]]:
 @pytest.mark.parametrize("inclusive", [False, True], ids=["exclusive", "inclusive"])
 @pytest.mark.parametrize("send_has_more", [True, False], ids=["has_more", "no_has_more"])
 @pytest.mark.parametrize("page_size", [7, 100])
-async def test_guessed_requests_are_exactly_the_requests_the_cursor_makes(
+async def test_prefetch_sends_exactly_the_requests_a_stream_without_it_sends(
     inclusive: bool, send_has_more: bool, page_size: int
 ) -> None:
-    """Against the API's order (newest first) with ties cut by page boundaries: every
-    page but the first and last is asked for by a guess, no guess is wrong, and the
-    requests are the very ones a stream without prefetch (which never guesses) makes."""
+    """With ties cut by page boundaries, under either reading: prefetch changes when
+    the requests go out, never which."""
     made: dict[int, list[dict[str, str]]] = {}
-    for prefetch in (0, 1):
+    for prefetch in (0, 1, 3):
         fake = FakeVoucherify(
             actions=ACTIONS,
             end_date_inclusive=inclusive,
@@ -414,42 +413,17 @@ async def test_guessed_requests_are_exactly_the_requests_the_cursor_makes(
             shuffle_ties=True,
         )
         async with fake, client_for(fake) as client:
-            stream = client.iter_async_actions(page_size=page_size, prefetch=prefetch)
-            got = await drain(stream)
+            got = await drain(client.iter_async_actions(page_size=page_size, prefetch=prefetch))
         assert_exactly_once_newest_first(got, expected_ids(ACTIONS))
         made[prefetch] = queries(fake)
-        guessed, wrong = stream._guesses
-        assert wrong == 0
-        if prefetch:  # all but pages that do not move the floor back (ties), first and last
-            assert guessed >= 0.8 * len(made[prefetch]), (guessed, len(made[prefetch]))
-        else:
-            assert guessed == 0
     assert made[1] == made[0]
+    assert made[3] == made[0]
 
 
 @pytest.mark.asyncio
-async def test_a_wrong_guess_costs_one_request_and_ends_the_guessing() -> None:
-    """A server shuffling its pages fools the guess (it reads the last action as the
-    oldest): the guessed request is cancelled, the right one sent, and the stream
-    guesses no more; every action still comes exactly once."""
-    fake = FakeVoucherify(actions=ACTIONS, order="shuffled")
-    async with fake, client_for(fake) as client:
-        stream = client.iter_async_actions(page_size=100, prefetch=1)
-        got = await drain(stream)
-        assert not client._in_flight
-    assert_exactly_once_newest_first(got, expected_ids(ACTIONS))
-    assert stream._guesses == [1, 1]
-    baseline = FakeVoucherify(actions=ACTIONS, order="shuffled")
-    async with baseline, client_for(baseline) as client:
-        await drain(client.iter_async_actions(page_size=100, prefetch=0))
-    assert len(queries(fake)) <= len(queries(baseline)) + 1
-
-
-@pytest.mark.asyncio
-async def test_a_page_that_fails_to_decode_cancels_the_request_guessed_from_it() -> None:
-    """The guess goes out from the bytes of a page whose tail looks fine; when the page
-    then fails to decode, the guessed request is cancelled with it, the error reaches
-    the caller after the actions before it, and iterating again loses nothing."""
+async def test_a_prefetched_page_that_fails_to_decode_raises_after_the_page_before() -> None:
+    """The prefetched page 2 cannot be read: the error reaches the caller after the
+    last action of page 1, nothing is left running, and iterating again loses nothing."""
     actions = ACTIONS[:100]
     newest = expected_ids(actions)
     fake = FakeVoucherify(actions=actions)
@@ -468,22 +442,20 @@ async def test_a_page_that_fails_to_decode_cancels_the_request_guessed_from_it()
         with pytest.raises(InvalidResponseError, match=r"async_actions\[0\]\.id"):
             await anext(stream)
         assert [action.id for action in got] == newest[:10]
-        assert stream._guesses == [1, 0], "a guess was sent from the broken page's tail"
-        assert not client._in_flight, "the guessed request was left running"
+        assert not client._in_flight, "a request was left running"
         got += await drain(stream)
     assert_exactly_once_newest_first(got, newest)
 
 
-# --- the first action, handed over before the rest of its page is read -----------------
+# --- the first action and the token ---------------------------------------------------
 
 
 @pytest.mark.asyncio
-async def test_the_first_action_comes_before_its_page_is_read_whole() -> None:
+async def test_a_token_taken_after_the_first_action_resumes_after_it() -> None:
     fake = FakeVoucherify(actions=ACTIONS[:50])
     async with fake, client_for(fake) as client:
         stream = client.iter_async_actions(page_size=20)
         first = await anext(stream)
-        assert stream._early is not None, "the rest of the page is read at the next action"
         assert stream.requests_made == 1
         token = stream.cursor
         rest = await drain(stream)
@@ -494,12 +466,11 @@ async def test_the_first_action_comes_before_its_page_is_read_whole() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("prefetch", [0, 1])
-async def test_a_first_page_broken_after_its_first_action_raises_at_the_second(
+async def test_a_first_page_broken_after_its_first_action_raises_and_the_stream_resumes(
     prefetch: int,
 ) -> None:
-    """The first action is out before the rest of the page is read; a later action
-    without an id then raises at the second action, and iterating again goes on
-    right after the first: nothing lost, nothing twice."""
+    """A first page with an action without an id raises at once (no action of it is
+    yielded), and iterating again asks for that page again: nothing lost, nothing twice."""
     actions = ACTIONS[:30]
     newest = expected_ids(actions)
     good = [dict(action) for action in actions[:3]]
@@ -509,13 +480,11 @@ async def test_a_first_page_broken_after_its_first_action_raises_at_the_second(
     fake.faults.push(Fault.payload(broken), endpoint="list")
     async with fake, client_for(fake) as client:
         stream = client.iter_async_actions(page_size=10, prefetch=prefetch)
-        first = await anext(stream)
-        assert first.id == newest[0]
         with pytest.raises(InvalidResponseError, match=r"async_actions\[1\]\.id"):
             await anext(stream)
-        rest = await drain(stream)
+        got = await drain(stream)
         assert not client._in_flight
-    assert_exactly_once_newest_first([first, *rest], newest)
+    assert_exactly_once_newest_first(got, newest)
 
 
 @pytest.mark.asyncio

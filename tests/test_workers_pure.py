@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 
 from voucherify_async import RateLimit
 from voucherify_async._client import split_range
-from voucherify_async._cursor import CursorState
 from voucherify_async._ratelimit import RateGate
 from voucherify_async._token import decode_token, encode_token, parameters_digest
+from voucherify_async._walk import WalkPosition
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, 123000, tzinfo=UTC)
 PARAMS = parameters_digest(None, None)
 
 
-def state(**changes: object) -> CursorState:
+def state(**changes: object) -> WalkPosition:
     values: dict[str, object] = {
         "floor": T0,
         "seen": frozenset({"aa_1", "aa_2"}),
@@ -30,7 +30,7 @@ def state(**changes: object) -> CursorState:
         "escalate": False,
     }
     values.update(changes)
-    return CursorState(**values)  # type: ignore[arg-type]
+    return WalkPosition(**values)  # type: ignore[arg-type]
 
 
 @given(

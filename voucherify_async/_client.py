@@ -6,7 +6,7 @@ translated to :class:`VoucherifyError` there), runs the retry loop, and offers t
 public methods. Everything that needs no socket is pure and lives elsewhere: the
 connection and headers in ``_wire``, arguments in ``_params``, what an answer means
 in ``_decode``, retry decisions in ``_config``, the rate limit in ``_ratelimit``,
-pagination in ``_cursor``.
+pagination in the time walk (``_walk``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import attrs
 from yarl import URL
 
 from ._config import RateLimit, RetryPolicy, Timeout
-from ._cursor import CursorState, PageRequest, PaginationCursor
 from ._decode import (
     PageEntry,
     RawResponse,
@@ -67,6 +66,7 @@ from ._scan import AsyncActionScan, ScanEngine
 from ._split import WalkRange, decode_scan_token, fresh_position, scan_digest, split_evenly
 from ._stream import AsyncActionStream
 from ._token import decode_token, parameters_digest
+from ._walk import PageRequest, TimeWalk, WalkPosition
 from ._wire import LIST_PATH, request_headers, resolve_connection
 
 __all__ = ["VoucherifyClient", "split_range"]
@@ -623,9 +623,7 @@ class VoucherifyClient:
             raise TypeError(f"prefetch must be an int, not {type(prefetch).__name__}")
         if not 0 <= prefetch <= _MAX_PREFETCH:
             raise ValueError(f"prefetch must be from 0 to {_MAX_PREFETCH} pages, got {prefetch}")
-        walk: PaginationCursor[PageEntry] = PaginationCursor(
-            page_size=page_size, end_date=stop, since=start
-        )
+        walk: TimeWalk[PageEntry] = TimeWalk(page_size=page_size, end_date=stop, since=start)
         parameters = parameters_digest(stop, start)
         if cursor is not None:
             walk.restore(decode_token(cursor, parameters))
@@ -635,6 +633,7 @@ class VoucherifyClient:
             prefetch=prefetch,
             in_flight=self._in_flight,
             parameters=parameters,
+            client_closed=lambda: self._closed,
         )
 
     def scan_async_actions(
@@ -718,12 +717,10 @@ class VoucherifyClient:
         page_size: int,
         since: datetime | None,
         end: datetime | None,
-        position: CursorState,
+        position: WalkPosition,
     ) -> AsyncActionStream:
         """A stream over ``[since, end)`` standing at ``position``: one walk of a scan."""
-        walk: PaginationCursor[PageEntry] = PaginationCursor(
-            page_size=page_size, end_date=end, since=since
-        )
+        walk: TimeWalk[PageEntry] = TimeWalk(page_size=page_size, end_date=end, since=since)
         walk.restore(position)
         return AsyncActionStream(self._fetch_list_response, walk, in_flight=self._in_flight)
 

@@ -9,7 +9,6 @@ what went wrong, where, and with which request id.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import math
 import re
@@ -17,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 import cattrs
@@ -40,24 +39,18 @@ __all__ = [
     "TEXT_LIMIT",
     "ListedPage",
     "PageEntry",
-    "PageTail",
     "RawResponse",
     "decode_details",
     "decode_page",
     "error_from_response",
     "header",
-    "list_entries",
     "loads",
-    "newest_item",
     "parse_json",
-    "peek_page_tail",
-    "read_list",
     "read_page",
     "reset_delay",
     "retry_after_seconds",
     "server_wait",
     "shorten",
-    "structure_action",
     "summary",
 ]
 
@@ -377,14 +370,12 @@ class ListedPage:
     """A list answer, checked but not yet structured into models.
 
     ``entries`` are the page's actions in the API's order; ``has_more_reported`` is
-    the API's flag (``None`` when left out); ``newest_first``: no entry is newer than
-    the one before it.
+    the API's flag (``None`` when left out).
     """
 
     entries: list[PageEntry]
     has_more_reported: bool | None
     response: RawResponse
-    newest_first: bool = False
 
     def has_more(self, limit: int | None) -> bool:
         """The API's ``has_more``, or, when it left it out, whether the page is full."""
@@ -431,17 +422,6 @@ def read_page(response: RawResponse) -> ListedPage:
             not a list, ``has_more`` not a boolean, or an action without a string
             ``id`` or an ISO-8601 ``created_at`` (the message names the field).
     """
-    return list_entries(*read_list(response), response)
-
-
-def read_list(response: RawResponse) -> tuple[list[Any], bool | None]:
-    """Check a 2xx list answer down to its list: ``(async_actions, has_more)``, the
-    actions as the API sent them, unchecked (``list_entries`` checks them).
-
-    Raises:
-        InvalidResponseError: not JSON, not an object, ``async_actions`` missing or
-            not a list, or ``has_more`` not a boolean.
-    """
     body = _object(parse_json(response), response)
     items = body.get("async_actions")
     if not isinstance(items, list):
@@ -451,58 +431,18 @@ def read_list(response: RawResponse) -> tuple[list[Any], bool | None]:
     if reported is not None and not isinstance(reported, bool):
         problem = f"expected a boolean, got {type(reported).__name__}"
         raise _invalid(f"has_more: {problem}", "$.has_more", response)
-    return items, reported
-
-
-def list_entries(items: list[Any], reported: bool | None, response: RawResponse) -> ListedPage:
-    """The :class:`ListedPage` of the actions ``read_list`` returned.
-
-    Raises:
-        InvalidResponseError: an action without a string ``id`` or an ISO-8601
-            ``created_at`` (the message names the field).
-    """
     entries: list[PageEntry] = []
     add = entries.append
-    newest_first = True
     try:
         for item in items:
             action_id = item["id"]
             if type(action_id) is not str:
                 raise TypeError(f"expected a string, got {type(action_id).__name__}")
             created_at = item["created_at"] = parse_timestamp(item["created_at"])  # parsed once
-            if newest_first and entries and created_at > entries[-1].created_at:
-                newest_first = False
             add(PageEntry(action_id, created_at, item))
     except Exception:  # noqa: BLE001  # explained field by field below
         _explain(items, list[AsyncAction], path="$.async_actions", response=response)
-    return ListedPage(
-        entries=entries, has_more_reported=reported, response=response, newest_first=newest_first
-    )
-
-
-_STR = frozenset({str})
-_API_TIMESTAMP_LENGTH = frozenset({len("2022-09-05T11:40:17.098Z")})
-
-
-def newest_item(items: list[Any]) -> Any:
-    """The first of a page's actions, if it is cheap to tell that none is newer: every
-    ``created_at`` is a string in the API's one format (``2022-09-05T11:40:17.098Z``,
-    so that they compare as text as they do as times) and none is after the first
-    one's. ``None`` otherwise: no action, or telling would take parsing them all.
-    """
-    try:
-        stamps = [item["created_at"] for item in items]
-    except (KeyError, TypeError, IndexError):
-        return None
-    if (
-        not stamps
-        or not _STR.issuperset(map(type, stamps))
-        or not _API_TIMESTAMP_LENGTH.issuperset(map(len, stamps))
-        or not all(map(str.endswith, stamps, itertools.repeat("Z")))
-        or max(stamps) != stamps[0]
-    ):
-        return None
-    return items[0]
+    return ListedPage(entries=entries, has_more_reported=reported, response=response)
 
 
 def structure_action(item: Any) -> AsyncAction | None:
@@ -513,96 +453,6 @@ def structure_action(item: Any) -> AsyncAction | None:
     except Exception:  # noqa: BLE001  # explained by the caller's ordinary path
         return None
     return action
-
-
-_HAS_MORE_KEY = b'"has_more"'
-_CREATED_AT_KEY = b'"created_at"'
-_SPACE = b" \t\r\n"
-
-
-class PageTail(NamedTuple):
-    """What :func:`peek_page_tail` read off a list answer's raw bytes."""
-
-    oldest: datetime
-    """The ``created_at`` of the last action in the body."""
-    ties: int
-    """How many actions in a row, at the end of the list, have exactly that ``created_at``."""
-    actions: int
-    """How many actions the page holds (counted only when ``has_more`` is left out; else 0)."""
-    has_more: bool | None
-    """The page's ``has_more`` (``None``: left out, or ``null``)."""
-    at_bound: bool
-    """Whether the first action was created exactly at the ``end_date`` the request sent."""
-
-
-_EDGE = 256  # how far from either end of the body a top-level "has_more" is looked for
-
-
-def peek_page_tail(body: bytes, end_date: datetime | None) -> PageTail | None:
-    """Guess, from a list answer's bytes and before decoding them, what the cursor will
-    learn from the page; ``end_date`` is the one the request sent. ``None`` when the
-    bytes do not lend themselves to a guess.
-
-    Only a guess, made by looking for the ``"created_at"`` keys near the end (and
-    the start) of the body, and ``"has_more"`` near either end; it reads the body
-    as sorted newest first, the API's order. Another order, a nested key of the
-    same name or a value written two ways fools it: the stream checks what it
-    guessed against the cursor before relying on it (a wrong guess costs one
-    request, never an action). It costs a few microseconds: it does not scan the
-    whole body, except to count the actions when ``has_more`` is left out.
-    """
-    last = _created_at(body, body.rfind(_CREATED_AT_KEY))
-    if last is None:
-        return None
-    start, closing, oldest = last
-    field = body[start : closing + 1]  # '"created_at":"<oldest>"', as this body writes it
-    ties = 1
-    while (start := body.rfind(_CREATED_AT_KEY, 0, start)) >= 0 and body.startswith(field, start):
-        ties += 1
-    has_more: bool | None = None
-    key = body.rfind(_HAS_MORE_KEY, max(0, len(body) - _EDGE))
-    if key < 0:
-        key = body.find(_HAS_MORE_KEY, 0, _EDGE)
-    if key >= 0:
-        value = body[key + len(_HAS_MORE_KEY) : key + len(_HAS_MORE_KEY) + 16].lstrip(_SPACE)
-        if not value.startswith(b":"):
-            return None
-        value = value[1:].lstrip(_SPACE)
-        if value.startswith(b"true"):
-            has_more = True
-        elif value.startswith(b"false"):
-            has_more = False
-        elif not value.startswith(b"null"):
-            return None
-    at_bound = False
-    if end_date is not None:
-        first = _created_at(body, body.find(_CREATED_AT_KEY))
-        at_bound = first is not None and first[2] == end_date
-    return PageTail(
-        oldest=oldest,
-        ties=ties,
-        actions=body.count(_CREATED_AT_KEY) if has_more is None else 0,
-        has_more=has_more,
-        at_bound=at_bound,
-    )
-
-
-def _created_at(body: bytes, start: int) -> tuple[int, int, datetime] | None:
-    """The ``"created_at"`` key at ``start``: its start, its value's closing quote, and
-    the value as an aware datetime; ``None`` if it is not a timestamp string."""
-    if start < 0:
-        return None
-    opening = body.find(b'"', start + len(_CREATED_AT_KEY), start + 64)
-    if opening < 0 or body[start + len(_CREATED_AT_KEY) : opening].strip(_SPACE) != b":":
-        return None
-    closing = body.find(b'"', opening + 1, opening + 64)
-    if closing < 0:
-        return None
-    try:
-        moment = parse_timestamp(body[opening + 1 : closing].decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return start, closing, moment
 
 
 def decode_page(response: RawResponse, *, limit: int | None) -> AsyncActionsPage:

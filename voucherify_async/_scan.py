@@ -25,7 +25,6 @@ from typing import Any, Self
 
 import attrs
 
-from ._cursor import CursorState
 from ._exceptions import ClientClosedError
 from ._models import AsyncAction
 from ._split import (
@@ -36,13 +35,13 @@ from ._split import (
     encode_scan_token,
     fresh_position,
     plan_split,
-    position_within,
 )
 from ._stream import AsyncActionStream
+from ._walk import WalkPosition, position_in_page
 
 __all__ = ["AsyncActionScan", "OpenStream", "Probe", "ScanEngine"]
 
-OpenStream = Callable[[datetime | None, datetime | None, CursorState], AsyncActionStream]
+OpenStream = Callable[[datetime | None, datetime | None, WalkPosition], AsyncActionStream]
 """Opens a stream over ``[since, end)`` standing at a position."""
 Probe = Callable[[datetime], Awaitable[datetime | None]]
 """The creation time of the newest action before a moment (one ``limit=1`` request), or ``None``."""
@@ -59,9 +58,9 @@ class _Walk:
 
     since: datetime | None
     end: datetime | None
-    start: CursorState
+    start: WalkPosition
     progress: WalkProgress
-    yielded: CursorState  # right after the last action the consumer took (whole pages)
+    yielded: WalkPosition  # right after the last action the consumer took (whole pages)
     stream: AsyncActionStream | None = None
     requests: int = 0
     walked: bool = False  # its stream is over
@@ -72,8 +71,8 @@ class _Walk:
 class _Page:
     walk: _Walk
     actions: Sequence[AsyncAction]
-    before: CursorState
-    after: CursorState
+    before: WalkPosition
+    after: WalkPosition
 
 
 class ScanEngine:
@@ -116,7 +115,7 @@ class ScanEngine:
 
     @staticmethod
     def _new_walk(
-        since: datetime | None, end: datetime | None, start: CursorState, rate: float | None
+        since: datetime | None, end: datetime | None, start: WalkPosition, rate: float | None
     ) -> _Walk:
         top = start.floor if start.floor is not None else end
         progress = WalkProgress(since, end, top=top, ms_per_page=rate)
@@ -236,7 +235,6 @@ class ScanEngine:
                 before = after
                 self.fill()
         finally:
-            await pages.aclose()
             await stream.aclose()
             walk.requests += stream.requests_made
             walk.stream = None
@@ -354,11 +352,7 @@ class AsyncActionScan:
             if walk.walked and walk.outstanding == 0:
                 continue
             if current is not None and current.walk is walk:
-                yielded = self._page[: self._index]
-                if len(yielded) == len(self._page):
-                    position = current.after
-                else:
-                    position = position_within(current.before, current.after, yielded)
+                position = position_in_page(current.before, current.after, self._page, self._index)
                 if position.done and walk.outstanding <= 1 and walk.walked:
                     continue
             else:

@@ -8,9 +8,9 @@ The model is Apache Beam's splittable source (``RangeTracker.try_claim`` /
 
 - A scan is a set of **walks**, each over a disjoint range ``[since, end)`` of
   creation times (``since`` inclusive, ``end`` exclusive; ``None``: unbounded).
-  A walk goes back in time page by page (a :class:`~._cursor.PaginationCursor`).
-- A walk **claims** a position when a page is fed to its cursor: everything at or
-  after the cursor's ``floor`` is the walk's for good. A **split** at ``at`` hands
+  A walk goes back in time page by page (a ``TimeWalk``).
+- A walk **claims** a position when a page is fed to its time walk: everything at or
+  after the walk's ``floor`` is the walk's for good. A **split** at ``at`` hands
   over only unclaimed range: the walk keeps ``[at, end)`` (it narrows its
   ``since``), a new walk takes ``[since, at)``. Claimed plus handed over is always
   the range before the split, so every action is walked exactly once, ties at
@@ -21,8 +21,8 @@ The model is Apache Beam's splittable source (``RangeTracker.try_claim`` /
 - Where the history begins, when the caller gave no ``since``
   (:class:`HistoryStart`): ``limit=1`` requests narrowing on ``end_date``, in
   parallel rounds, never a walk.
-- Where the scan stands (:func:`position_within`, :func:`encode_scan_token`,
-  :func:`decode_scan_token`): per walk, its range and the cursor's position right
+- Where the scan stands (:func:`encode_scan_token`,
+  :func:`decode_scan_token`): per walk, its range and the walk's position right
   after the last action the scan yielded from it.
 """
 
@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._cursor import CursorState
+from ._walk import WalkPosition
 
 __all__ = [
     "SCAN_TOKEN_VERSION",
@@ -50,7 +50,6 @@ __all__ = [
     "encode_scan_token",
     "fresh_position",
     "plan_split",
-    "position_within",
     "scan_digest",
     "split_evenly",
 ]
@@ -78,9 +77,9 @@ def _floor_ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
 
 
-def fresh_position(inclusive: bool | None = None) -> CursorState:
+def fresh_position(inclusive: bool | None = None) -> WalkPosition:
     """The position of a walk that has claimed nothing yet."""
-    return CursorState(None, frozenset(), inclusive, False, 0, False)
+    return WalkPosition(None, frozenset(), inclusive, False, 0, False)
 
 
 @attrs.frozen
@@ -89,14 +88,14 @@ class WalkRange:
 
     since: datetime | None
     end: datetime | None
-    position: CursorState
+    position: WalkPosition
 
 
 @attrs.define(eq=False)
 class WalkProgress:
     """What the scan knows of one walk's progress, to decide splits.
 
-    ``top``: the newest moment not yet claimed for certain (the cursor's floor as last
+    ``top``: the newest moment not yet claimed for certain (the walk's floor as last
     seen, else ``end``; ``None``: not known yet). ``ms_per_page``: how much time one
     page covered, from the walk's last page (or the walk it was split from).
     """
@@ -193,27 +192,6 @@ def split_evenly(since: datetime, end: datetime, parts: int) -> list[datetime]:
     offsets = (_ONE_MS * (step * i) for i in range(1, parts))
     cuts = [start + offset for offset in offsets if offset < end - start]
     return [cut for cut in cuts if since < cut < end]
-
-
-def position_within(
-    before: CursorState, after: CursorState, yielded: Sequence[_Action]
-) -> CursorState:
-    """A walk's position after yielding ``yielded``, the first actions (newest first) of a
-    page that took its cursor from ``before`` to ``after``: right after the last of them."""
-    if not yielded:
-        return attrs.evolve(before, inclusive=after.inclusive)
-    last = yielded[-1].created_at
-    seen = {action.id for action in yielded if action.created_at == last}
-    if before.floor == last:
-        seen |= before.seen
-    return CursorState(
-        floor=last,
-        seen=frozenset(seen),
-        inclusive=after.inclusive,
-        done=False,
-        requests_made=0,
-        escalate=False,
-    )
 
 
 # --- where the history begins ---------------------------------------------------------
@@ -406,7 +384,7 @@ def decode_scan_token(token: object, parameters: str) -> ScanState:
         for since, end, floor, seen, inclusive in payload["w"]:
             if not all(isinstance(item, str) for item in seen):
                 raise TypeError("ids must be strings")
-            position = CursorState(
+            position = WalkPosition(
                 floor=_read_moment(floor),
                 seen=frozenset(seen),
                 inclusive=inclusive if isinstance(inclusive, bool) else None,

@@ -1,6 +1,6 @@
-"""The stream of every async action: an async iterator over the pages the cursor asks for.
+"""The stream of every async action: an async iterator over the pages the time walk asks for.
 
-The decisions live in ``_cursor`` (pure); this module awaits the pages, keeps up to
+The decisions live in ``_walk`` (pure); this module awaits the pages, keeps up to
 ``prefetch`` pages in flight ahead of the caller, and structures each action into
 its model when the caller asks for it, so that the first action of a page comes
 out as soon as the page is read, and the server prepares the next page while the
@@ -12,28 +12,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 import attrs
 
-from ._cursor import CursorState, PageRequest, PaginationCursor
 from ._decode import (
     ListedPage,
     PageEntry,
     RawResponse,
-    list_entries,
-    newest_item,
-    peek_page_tail,
-    read_list,
     read_page,
-    structure_action,
 )
-from ._exceptions import InvalidResponseError, PaginationError
+from ._exceptions import ClientClosedError, InvalidResponseError
 from ._models import AsyncAction, AsyncActionsPage
 from ._token import encode_token
+from ._walk import PageRequest, TimeWalk, WalkPosition, position_in_page
 
 __all__ = ["AsyncActionStream"]
 
@@ -42,27 +38,25 @@ FetchPage = Callable[[PageRequest], Awaitable[RawResponse]]
 
 @attrs.frozen
 class _Fetched:
-    """A page fed to the cursor, waiting to be yielded: its new entries, and the
-    cursor's state before and after it (for tokens, and to undo it)."""
+    """A page fed to the walk, waiting to be yielded: its new entries, and the
+    walk's positions before and after it (for tokens, and to undo it). ``listed`` is
+    ``None`` for no page (the stream standing between pages)."""
 
-    listed: ListedPage
+    listed: ListedPage | None
     fresh: list[PageEntry]
-    before: CursorState
-    after: CursorState
+    before: WalkPosition
+    after: WalkPosition
+
+
+def _nobody() -> asyncio.Task[Any] | None:
+    """The task iterating a stream that no task has iterated yet: none."""
+    return None
 
 
 def _retrieve(task: asyncio.Future[_Fetched]) -> None:
     """Mark a prefetch's outcome as seen, so an unused failure is never logged as lost."""
     if not task.cancelled():
         task.exception()
-
-
-_NO_PAGE = _Fetched(
-    listed=ListedPage(entries=[], has_more_reported=None, response=None),  # type: ignore[arg-type]
-    fresh=[],
-    before=CursorState(None, frozenset(), None, False, 0, False),
-    after=CursorState(None, frozenset(), None, False, 0, False),
-)
 
 
 class AsyncActionStream(AsyncIterator[AsyncAction]):
@@ -76,17 +70,20 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     are requested one after the other (each request depends on the page before
     it). ``prefetch=0`` requests each page only when the previous one is used up.
     At most N pages are held beyond the one being consumed, and at most N pages are
-    fetched that the caller never sees. While the caller waits for a page, the
-    request for the one after it is guessed from the page's raw bytes and sent
-    before the page is decoded; its answer is used only if the cursor then asks for
-    exactly that request (a wrong guess is cancelled, costs one request, and ends
-    the guessing for the stream).
+    fetched that the caller never sees.
 
     - :meth:`pages` walks the same stream page by page instead.
     - :attr:`cursor` is a token of where the stream stands, to resume from.
     - :meth:`aclose` (or ``async with``) ends it and cancels the pages in flight.
       After a ``break`` without ``aclose()``, the pages in flight complete on their
-      own (or are cancelled when the client closes); nothing more is requested.
+      own (or are cancelled when the client closes); nothing more is requested, and
+      once they have, nothing holds the stream or its pages.
+    - One task at a time: while a task iterates the stream (it has taken an action or
+      a page from it and has not finished), another task asking for an action or a
+      page gets a :class:`RuntimeError`, and takes nothing. Once that task has
+      finished, another may go on with the stream.
+    - Closing the client while a task waits for a page of the stream ends that wait
+      with :class:`~voucherify_async.ClientClosedError`.
     - An error from a request (after the client's retries), or an action that
       cannot be structured, leaves the stream right after the last action it
       yielded: iterating again asks for the rest, so nothing is lost or repeated.
@@ -96,36 +93,37 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     def __init__(
         self,
         fetch_page: FetchPage,
-        cursor: PaginationCursor[PageEntry],
+        walk: TimeWalk[PageEntry],
         *,
         prefetch: int = 1,
         in_flight: set[asyncio.Task[Any]] | None = None,
         parameters: str = "",
+        client_closed: Callable[[], bool] = lambda: False,  # whether the client was closed
     ) -> None:
         self._fetch_page = fetch_page
-        self._cursor = cursor
+        self._client_closed = client_closed
+        self._walk = walk
         self._prefetch = prefetch
         self._in_flight = in_flight if in_flight is not None else set()
         self._parameters = parameters
         self._ahead: collections.deque[asyncio.Task[_Fetched]] = collections.deque()
         # The page being yielded: its new entries, how many were yielded, how many may be.
-        self._current = _NO_PAGE
-        self._entries: list[PageEntry] = []
-        self._actions: list[AsyncAction] = []  # the page's entries structured so far
-        self._ready = 0  # len(self._actions), or less once closed
-        self._failure: InvalidResponseError | None = None
+        self._current: _Fetched
+        self._entries: list[PageEntry]
+        self._actions: list[AsyncAction]  # the page's entries structured so far
+        self._ready: int  # len(self._actions), or less once closed
+        self._failure: InvalidResponseError | None
         self._index = 0
-        self._limit = 0
+        self._limit: int
         self._yielded_before_page = 0
-        self._stand_at(cursor.snapshot())
+        self._stand_at(walk.snapshot())
         # Starts the prefetch once the page's first action is out (see ``_next_page``).
         self._kick: asyncio.Handle | None = None
-        self._waiting = False  # the caller waits for the page at the head of ``_ahead``
-        self._guessing = True  # False after a wrong guess: no more guessing in this stream
-        self._guesses = [0, 0]  # requests guessed, and how many of them were wrong (for tests)
-        # The first page, while only its first action is read (see ``_first_page``).
-        self._early: tuple[list[Any], bool | None, RawResponse] | None = None
         self._closed = False
+        # The task iterating the stream (see ``_claim``), weakly: a finished task is let go;
+        # and what it iterates with: an ``async for`` loop (``_Loop``), or the stream itself.
+        self._owner: Callable[[], asyncio.Task[Any] | None] = _nobody
+        self._holder: object = None
 
     @property
     def actions_yielded(self) -> int:
@@ -135,7 +133,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     @property
     def requests_made(self) -> int:
         """How many list requests returned a page (retries count once)."""
-        return self._cursor.requests_made + (self._early is not None)
+        return self._walk.requests_made
 
     @property
     def closed(self) -> bool:
@@ -148,7 +146,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         on (closed, or after a :class:`~voucherify_async.PaginationError`)."""
         if self._closed or self._current.after.done:
             return True
-        return self._cursor.done and not self._ahead and self._index >= self._limit
+        return self._walk.done and not self._ahead and self._index >= self._limit
 
     @property
     def cursor(self) -> str:
@@ -162,64 +160,63 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         return encode_token(self._position(), self._parameters)
 
     @property
-    def position(self) -> CursorState:
-        """The cursor state right after the last action yielded (what :attr:`cursor` encodes)."""
+    def position(self) -> WalkPosition:
+        """The walk's position right after the last action yielded (what :attr:`cursor` encodes)."""
         return self._position()
 
     def try_split(self, at: datetime) -> bool:
-        """Hand over the range older than ``at`` (see ``PaginationCursor.try_split``):
-        narrow the walk's ``since`` to ``at`` when ``at`` lies strictly inside the part of
-        its range not claimed yet; return whether it did. An action handed over before
-        its page was fed (the first page's first action) counts as claimed."""
+        """Hand over the range older than ``at`` (see ``TimeWalk.try_split``): narrow the
+        walk's ``since`` to ``at`` when ``at`` lies strictly inside the part of its range
+        not claimed yet; return whether it did."""
         if self._closed:
             return False
-        if self._early is not None:
-            first = self._current.after.floor
-            if first is not None and not at < first:
-                return False
-        return self._cursor.try_split(at)
+        return self._walk.try_split(at)
 
-    def _position(self) -> CursorState:
-        before, after = self._current.before, self._current.after
-        if self._index == len(self._entries):  # the whole page was yielded
-            return after
-        if self._index == 0:
-            return attrs.evolve(before, inclusive=after.inclusive)
-        yielded = self._entries[: self._index]
-        last = yielded[-1].created_at
-        seen = {entry.id for entry in yielded if entry.created_at == last}
-        if before.floor == last:
-            seen |= before.seen
-        return CursorState(
-            floor=last,
-            seen=frozenset(seen),
-            inclusive=after.inclusive,
-            done=False,
-            requests_made=after.requests_made,
-            escalate=False,
-        )
+    def _position(self) -> WalkPosition:
+        current = self._current
+        return position_in_page(current.before, current.after, self._entries, self._index)
 
-    def __aiter__(self) -> Self:
-        return self
+    def __aiter__(self) -> AsyncIterator[AsyncAction]:
+        """An iterator over the rest of the stream, for one ``async for`` in one task."""
+        return _Loop(self)
 
     async def __anext__(self) -> AsyncAction:
         index = self._index
-        if index < self._ready:  # the hot path: an action already structured
+        if index < self._ready and self._holder is self and self._owner() is asyncio.current_task():
             self._index = index + 1
             return self._actions[index]
-        return await self._advance()
+        return await self._advance(self)
 
-    async def _advance(self) -> AsyncAction:
+    def _claim(self, holder: object) -> None:
+        """Make the current task, iterating with ``holder``, the one iterating the stream.
+
+        Raises:
+            RuntimeError: another task iterates it, and has not finished.
+        """
+        task, owner = asyncio.current_task(), self._owner()
+        if owner is not task:
+            if owner is not None and not owner.done():
+                raise RuntimeError(
+                    "anext(): this AsyncActionStream is already being iterated by another "
+                    f"task ({owner.get_name()}); iterate a stream from one task at a time"
+                )
+            self._owner = _nobody if task is None else weakref.ref(task)
+        self._holder = holder
+
+    async def _advance(self, holder: object) -> AsyncAction:
         """Everything but the hot path: the next page, structuring, and errors."""
+        self._claim(holder)
         index = self._index
         if index >= self._limit:
-            if not await self._next_page(early=True):
+            if not await self._next_page():
                 raise StopAsyncIteration
-            index = self._index  # 0, or 1 once the first page is read past its first action
+            index = 0
         if index > 0 and self._kick is not None and self._kick_prefetch():
             # The first action of this page is out: let the prefetch's request go
             # before structuring the rest, so the server works while we do.
             await asyncio.sleep(0)
+            if self._closed:  # by aclose() in another task, meanwhile
+                raise StopAsyncIteration
         if index >= self._ready:
             self._structure_from(index)
         if index >= self._ready:  # the action at ``index`` cannot be structured
@@ -236,6 +233,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         structured, keeping its error for when the caller reaches it."""
         stop = index + 1 if index == 0 else self._limit
         listed, entries = self._current.listed, self._entries
+        assert listed is not None  # called only with actions left on a page
         if stop > index + 1:
             try:
                 self._actions.extend(listed.structure(entries[index:stop]))
@@ -253,10 +251,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 return
         self._ready = stop
 
-    def _start(
-        self, request: PageRequest, confirmed: asyncio.Future[None] | None = None
-    ) -> asyncio.Task[_Fetched]:
-        task = asyncio.ensure_future(self._fetch_and_feed(request, confirmed))
+    def _start(self, request: PageRequest, *, chain: bool = True) -> asyncio.Task[_Fetched]:
+        task = asyncio.ensure_future(self._fetch_and_feed(request, chain=chain))
         task.add_done_callback(_retrieve)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -270,196 +266,46 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             return False
         self._kick.cancel()
         self._kick = None
-        if self._early is not None:
-            try:
-                self._finish_first_page()
-            except Exception:  # noqa: BLE001  # raised again at the caller's next action
-                return False
         return self._request_ahead()
 
     def _request_ahead(self) -> bool:
         """Start fetching the next page if fewer than ``prefetch`` are ahead; ``True`` if it did."""
-        if self._closed or len(self._ahead) >= self._prefetch:
+        if self._closed or len(self._ahead) >= self._prefetch or self._client_closed():
             return False
-        request = self._cursor.next_request()
+        request = self._walk.next_request()
         if request is None:
             return False
         self._start(request)
         return True
 
-    async def _fetch_and_feed(
-        self,
-        request: PageRequest,
-        confirmed: asyncio.Future[None] | None = None,
-        *,
-        chain: bool = True,
-    ) -> _Fetched:
-        """Fetch one page and feed it to the cursor; then, with ``chain``, start the next
-        fetch if the prefetch allows.
-
-        ``confirmed``: this request is a guess, sent before the page before it was
-        read; it resolves once the cursor has asked for exactly this request (else this
-        task is cancelled), and nothing is fed to the cursor before that.
-        """
-        raw = await self._fetch_page(request)
-        if confirmed is not None:
-            await confirmed
-        guess = await self._guess_ahead(raw.body, request) if chain else None
-        try:
-            fetched = self._feed(read_page(raw))
-        except BaseException:
-            if guess is not None:  # left in ``_ahead``, for the caller's rewind to await it
-                guess[0].cancel()
-            raise
-        if guess is not None:
-            task, ready, guessed = guess
-            if self._cursor.next_request() == guessed:
-                ready.set_result(None)
-                return fetched  # the next page is on its way: the guess chains on
-            self._guesses[1] += 1
-            self._guessing = False
-            self._drop_guess(task)
+    async def _fetch_and_feed(self, request: PageRequest, *, chain: bool) -> _Fetched:
+        """Fetch one page and feed it to the walk; then, with ``chain``, start the next
+        fetch if the prefetch allows."""
+        fetched = self._feed(read_page(await self._fetch_page(request)))
         if chain:
             self._request_ahead()
         return fetched
 
-    async def _guess_ahead(
-        self, body: bytes, sent: PageRequest
-    ) -> tuple[asyncio.Task[_Fetched], asyncio.Future[None], PageRequest] | None:
-        """While the caller waits for this page, send the request for the next one before
-        reading this one: guessed from the end of the raw body (``peek_page_tail``), so
-        that the server works on it while this page is decoded. Its answer is used only
-        if the cursor then asks for exactly that request; after one wrong guess the
-        stream stops guessing."""
-        ahead = self._ahead
-        if (
-            not self._guessing
-            or self._closed
-            or not ahead
-            or ahead[-1] is not asyncio.current_task()
-            or len(ahead) - self._waiting >= self._prefetch
-        ):
-            return None
-        tail = peek_page_tail(body, sent.end_date)
-        request = None if tail is None else self._cursor.guess_next_request(**tail._asdict())
-        if request is None:
-            return None
-        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        task = self._start(request, confirmed)
-        self._guesses[0] += 1
-        await asyncio.sleep(0)  # let it send its request now
-        return task, confirmed, request
-
     def _feed(self, listed: ListedPage) -> _Fetched:
-        """Feed a page to the cursor."""
-        before = self._cursor.snapshot()
-        fresh = self._cursor.feed(
-            listed.entries, listed.has_more_reported, newest_first=listed.newest_first
-        )
-        return _Fetched(listed, fresh, before, self._cursor.snapshot())
+        """Feed a page to the walk."""
+        before = self._walk.snapshot()
+        fresh = self._walk.feed(listed.entries, listed.has_more_reported)
+        return _Fetched(listed, fresh, before, self._walk.snapshot())
 
-    def _first_page(self, raw: RawResponse) -> _Fetched | None:
-        """Read the stream's first page just enough to hand over its first action now:
-        when the page's first action is plainly its newest (``newest_item``) and the
-        stream is to yield it, set the stream on that action alone and return
-        ``None``; the rest of the page is read when the caller asks for the second
-        action (``_finish_first_page``). Else read it whole, as any other page.
-        """
-        items, reported = read_list(raw)
-        item = newest_item(items)
-        action = None if item is None else structure_action(item)
-        cursor = self._cursor
-        if (
-            action is None
-            or (cursor.end_date is not None and not action.created_at < cursor.end_date)
-            or (cursor.since is not None and action.created_at < cursor.since)
-        ):
-            return self._feed(list_entries(items, reported, raw))
-        before = cursor.snapshot()
-        entry = PageEntry(action.id, action.created_at, item)
-        after = CursorState(  # where the stream stands once this action is yielded
-            floor=action.created_at,
-            seen=frozenset({action.id}),
-            inclusive=before.inclusive,
-            done=False,
-            requests_made=before.requests_made + 1,
-            escalate=False,
-        )
-        self._early = (items, reported, raw)
-        self._current, self._entries = _Fetched(_NO_PAGE.listed, [entry], before, after), [entry]
-        self._actions, self._ready, self._failure = [action], 1, None
-        self._index, self._limit = 0, 1
-        if self._prefetch > 0:  # the prefetch reads the rest of the page first
-            self._kick = asyncio.get_running_loop().call_soon(self._kick_prefetch)
-        return None
-
-    def _finish_first_page(self) -> None:
-        """Read the rest of the first page, whose first action was yielded already.
-
-        Raises:
-            InvalidResponseError: the page cannot be read; the stream is left as it
-                was (the caller rewinds it).
-        """
-        assert self._early is not None
-        items, reported, raw = self._early
-        fetched = self._feed(list_entries(items, reported, raw))
-        self._early = None
-        # newest_item chose the action that feed puts first (the page is newest first).
-        assert fetched.fresh[0].id == self._actions[0].id
-        self._current, self._entries = fetched, fetched.fresh
-        self._index, self._limit = 1, len(fetched.fresh)
-
-    def _drop_guess(self, task: asyncio.Task[_Fetched]) -> None:
-        task.cancel()
-        with contextlib.suppress(ValueError):  # gone already if the stream was rewound
-            self._ahead.remove(task)
-
-    async def _next_page(self, *, early: bool = False) -> bool:
-        """Move to the next page with new actions; ``False`` when the stream is over.
-
-        ``early``: the stream's first page may be handed over from its first action
-        before the rest of it is read (``_first_page``).
-        """
-        if self._early is not None:
-            try:
-                self._finish_first_page()
-            except BaseException:
-                await self._rewind()  # the cursor goes on right after the first action
-                raise
-            if self._index < self._limit:
-                return True  # on with the first page
+    async def _next_page(self) -> bool:
+        """Move to the next page with new actions; ``False`` when the stream is over."""
         self._kick_prefetch()  # if the caller came back before the event loop started it
         if self._limit and self._index >= self._limit:  # let the page used up go first
             self._stand_at(self._current.after)
         while not self._closed:
-            if self._ahead:
-                self._waiting = True
-                try:
-                    fetched = await self._ahead[0]
-                except BaseException as error:
-                    self._waiting = False
-                    await self._rewind()
-                    if isinstance(error, PaginationError):
-                        self._cursor.done = True  # final: no request would get further
-                    raise
-                self._waiting = False
-                self._ahead.popleft()
-            else:
-                request = self._cursor.next_request()
+            if not self._ahead:
+                request = self._walk.next_request()
                 if request is None:
                     return False
                 # The caller waits for this one: the prefetch starts after its first action.
-                if early and self._cursor.floor is None:
-                    raw = await self._fetch_page(request)
-                    if self.closed:  # closed while the request was in flight
-                        return False
-                    first = self._first_page(raw)
-                    if first is None:
-                        return True  # its first action, alone for now
-                    fetched = first
-                else:
-                    fetched = await self._fetch_and_feed(request, chain=False)
-            if self.closed:  # closed while the request was in flight
+                self._start(request, chain=False)
+            fetched = await self._take_ahead()
+            if fetched is None:  # closed while the request was in flight
                 return False
             self._yielded_before_page += self._index
             self._current, self._entries = fetched, fetched.fresh
@@ -469,15 +315,47 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 # The next page is requested as soon as this one's first action is out: at
                 # the event loop's next turn (the caller awaiting anything), or when the
                 # caller asks for the second action (``_advance``), whichever comes first;
-                # unless it is on its way already (chained, or guessed).
+                # unless it is on its way already (chained).
                 if self._prefetch > 0 and (not self._ahead or self._ahead[-1].done()):
                     self._kick = asyncio.get_running_loop().call_soon(self._kick_prefetch)
                 return True
         return False
 
+    async def _take_ahead(self) -> _Fetched | None:
+        """Wait for the page at the head of ``_ahead`` and take it; ``None`` if the stream
+        was closed meanwhile. On any error, the stream is rewound first.
+
+        Raises:
+            ClientClosedError: the client was closed meanwhile (its ``close()`` cancelled
+                the request this task waited for).
+            asyncio.CancelledError: this task is cancelled.
+            VoucherifyError: the request failed, or its page cannot be read.
+        """
+        task = self._ahead[0]
+        try:
+            fetched = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            cancelled_here = current is not None and current.cancelling() > 0
+            if self._closed and not cancelled_here:
+                return None  # aclose() in another task cancelled the request
+            await self._rewind()
+            if cancelled_here or not self._client_closed():
+                raise
+            raise ClientClosedError(
+                "the VoucherifyClient was closed while this stream waited for a page"
+            ) from None
+        except BaseException:
+            await self._rewind()
+            raise
+        if self._closed:
+            return None
+        self._ahead.popleft()
+        return fetched
+
     async def _rewind(self) -> None:
         """Undo everything past the last yielded action: cancel the pages ahead and put
-        the cursor back there, so that iterating again asks for the rest."""
+        the walk back there, so that iterating again asks for the rest."""
         position = self._position()
         ahead, self._ahead = list(self._ahead), collections.deque()
         for task in ahead:
@@ -486,41 +364,51 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             self._in_flight.discard(task)
-        self._cursor.restore(position)
+        self._walk.restore(position)
         self._stand_at(position)
         if self._kick is not None:
             self._kick.cancel()
-        self._early, self._kick, self._waiting = None, None, False
+        self._kick = None
 
-    def _stand_at(self, position: CursorState) -> None:
-        """Hold no page, right after the actions yielded so far, the cursor at ``position``."""
+    def _stand_at(self, position: WalkPosition) -> None:
+        """Hold no page, right after the actions yielded so far, the walk at ``position``."""
         self._yielded_before_page += self._index
-        self._current = _Fetched(_NO_PAGE.listed, [], position, position)
+        self._current = _Fetched(None, [], position, position)
         self._entries, self._actions, self._failure = [], [], None
         self._index = self._limit = self._ready = 0
 
-    async def pages(self) -> AsyncGenerator[AsyncActionsPage, None]:
-        """Yield the rest of the stream as pages of actions not yielded before, newest first.
+    def pages(self) -> AsyncIterator[AsyncActionsPage]:
+        """Iterate the rest of the stream as pages of actions not yielded before, newest first.
 
         Actions already fetched but not yet yielded one by one come first, as a
         page of their own. A page is never empty; ``has_more`` tells whether the
-        stream expects more.
+        stream expects more. One task at a time, as for the actions.
         """
-        while self._index < self._limit or await self._next_page():
-            start = self._index
-            self._kick_prefetch()
-            if self._ready == 0:
-                self._structure_from(0)  # the first action alone
-            if 0 < self._ready < self._limit and self._failure is None:
-                self._structure_from(self._ready)  # the rest of the page
-            if self._ready == start:  # the first action left cannot be structured
-                error = self._failure
-                await self._rewind()
-                assert error is not None  # set by _structure_from when it stops short
-                raise error
-            self._index = self._ready
-            actions = tuple(self._actions[start : self._ready])
-            yield AsyncActionsPage(async_actions=actions, has_more=not self.exhausted)
+        return _Pages(self)
+
+    async def _next_batch(self) -> AsyncActionsPage:
+        """The rest of the page being yielded, or of the next one; see :meth:`pages`.
+
+        Raises:
+            StopAsyncIteration: the stream is over.
+        """
+        self._claim(None)
+        if not (self._index < self._limit or await self._next_page()):
+            raise StopAsyncIteration
+        start = self._index
+        self._kick_prefetch()
+        if self._ready == 0:
+            self._structure_from(0)  # the first action alone
+        if 0 < self._ready < self._limit and self._failure is None:
+            self._structure_from(self._ready)  # the rest of the page
+        if self._ready == start:  # the first action left cannot be structured
+            error = self._failure
+            await self._rewind()
+            assert error is not None  # set by _structure_from when it stops short
+            raise error
+        self._index = self._ready
+        actions = tuple(self._actions[start : self._ready])
+        return AsyncActionsPage(async_actions=actions, has_more=not self.exhausted)
 
     async def aclose(self) -> None:
         """End the stream: cancel the pages in flight; iteration stops at once.
@@ -545,7 +433,44 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("exhausted" if self.exhausted else "open")
         return (
-            f"<AsyncActionStream {state} page_size={self._cursor.page_size} "
+            f"<AsyncActionStream {state} page_size={self._walk.page_size} "
             f"prefetch={self._prefetch} yielded={self.actions_yielded} "
             f"requests={self.requests_made}>"
         )
+
+
+class _Pages(AsyncIterator[AsyncActionsPage]):
+    """What :meth:`AsyncActionStream.pages` returns: each ``anext`` takes the next page."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: AsyncActionStream) -> None:
+        self._stream = stream
+
+    async def __anext__(self) -> AsyncActionsPage:
+        return await self._stream._next_batch()
+
+
+class _Loop(AsyncIterator[AsyncAction]):
+    """One ``async for`` over a stream, what :meth:`AsyncActionStream.__aiter__` returns.
+
+    Its hot path (an action already structured) checks no task: only the loop that
+    last went through the stream's checks (``_claim``) takes actions that way; any
+    other loop, or a direct ``anext(stream)``, goes through them first.
+    """
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: AsyncActionStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> AsyncAction:
+        stream = self._stream
+        index = stream._index
+        if index < stream._ready and stream._holder is self:
+            stream._index = index + 1  # the hot path
+            return stream._actions[index]
+        return await stream._advance(self)

@@ -1,14 +1,15 @@
-"""Cursor tokens: a stream's position as an opaque, versioned, URL-safe string.
+"""Resume tokens: a stream's position as an opaque, versioned, URL-safe string.
 
-Pure: imports neither aiohttp nor asyncio. A token holds what the pagination
-cursor needs to go on right after the last action a stream yielded: the time
+Pure: imports neither aiohttp nor asyncio. A token holds what the time walk
+(``_walk``) needs to go on right after the last action a stream yielded: the time
 bound (``floor``), the ids already yielded at that bound, what was learned of the
 API's ``end_date`` reading, whether the walk is over, and a digest of the stream's
 parameters (``end_date``, ``since``), so that a token cannot be applied to another
 walk. A checksum catches a damaged or edited token; it is not a signature (the
 token only ever steers which of your own actions you list again).
 
-Format: ``v1.<base64url JSON>.<base64url checksum>``.
+Format: ``v1.<base64url JSON>.<base64url checksum>``. The public API calls a token a
+"cursor" (``AsyncActionStream.cursor``, ``iter_async_actions(cursor=...)``).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ._cursor import CursorState
+from ._walk import WalkPosition
 
-__all__ = ["TOKEN_VERSION", "decode_token", "encode_token", "parameters_digest"]
+__all__ = ["decode_token", "encode_token", "parameters_digest"]
 
 TOKEN_VERSION = "v1"  # noqa: S105  # a format version, not a secret
 _SALT = b"voucherify-async cursor v1\n"
@@ -49,20 +50,14 @@ def parameters_digest(end_date: datetime | None, since: datetime | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def encode_token(state: CursorState, parameters: str) -> str:
+def encode_token(state: WalkPosition, parameters: str) -> str:
     """The token for ``state`` in a stream whose parameters digest to ``parameters``."""
-    payload: dict[str, Any] = {
-        "f": state.floor.isoformat() if state.floor is not None else None,
-        "s": sorted(state.seen),
-        "i": state.inclusive,
-        "d": state.done,
-        "p": parameters,
-    }
+    payload: dict[str, Any] = {**state.portable(), "p": parameters}
     raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     return f"{TOKEN_VERSION}.{_b64(raw)}.{_b64(_checksum(raw))}"
 
 
-def decode_token(token: object, parameters: str) -> CursorState:
+def decode_token(token: object, parameters: str) -> WalkPosition:
     """Read a token made by :func:`encode_token` for a stream with the same parameters.
 
     Raises:
@@ -88,11 +83,7 @@ def decode_token(token: object, parameters: str) -> CursorState:
         raise ValueError("cursor token is damaged or was edited (its checksum does not match)")
     try:
         payload = json.loads(raw)
-        floor = datetime.fromisoformat(payload["f"]) if payload["f"] is not None else None
-        seen = frozenset(payload["s"])
-        inclusive, done, made_for = payload["i"], payload["d"], payload["p"]
-        if not all(isinstance(item, str) for item in seen) or not isinstance(done, bool):
-            raise TypeError("ids must be strings and done a boolean")
+        state, made_for = WalkPosition.from_portable(payload), payload["p"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"cursor token is not readable: {exc}") from None
     if made_for != parameters:
@@ -100,11 +91,4 @@ def decode_token(token: object, parameters: str) -> CursorState:
             "cursor token belongs to a stream with other parameters (end_date, since): "
             "resume with the same end_date and since it was made with"
         )
-    return CursorState(
-        floor=floor,
-        seen=seen,
-        inclusive=inclusive if isinstance(inclusive, bool) else None,
-        done=done,
-        requests_made=0,
-        escalate=False,
-    )
+    return state

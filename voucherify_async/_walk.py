@@ -1,14 +1,16 @@
-"""The pagination cursor: the state machine that walks ``GET /v1/async-actions`` back in time.
+"""The time walk: the state machine that pages ``GET /v1/async-actions`` back in time.
 
-This module owns every decision of a stream: what to ask for next, which actions
-were already yielded, when the walk is over and when it cannot advance. It is pure
-(no aiohttp, no asyncio) so that all of it is tested with plain sync asserts and
-hypothesis; ``_stream`` only carries its requests over HTTP.
+This module owns every decision of a stream and all of its state: what to ask for
+next, which actions were already yielded, when the walk is over, when it cannot
+advance, and where a stream stands in the middle of a page (:func:`position_in_page`,
+what a resume token keeps). It is pure (no aiohttp, no asyncio) so that all of it is
+tested with plain sync asserts and hypothesis; ``_stream`` only carries its
+requests over HTTP.
 
 How the walk stays exact, whatever the API's undocumented choices:
 
 - The API's ``end_date`` may be inclusive or exclusive, and several actions can
-  share one millisecond. The cursor keeps ``floor``, the oldest ``created_at``
+  share one millisecond. The walk keeps ``floor``, the oldest ``created_at``
   yielded so far, and the ids of the actions yielded *at* ``floor`` (``seen``).
   The next request must return every action created at or before ``floor``: it
   sends ``end_date = floor + 1 ms`` (right under an exclusive reading, and under an
@@ -22,32 +24,33 @@ How the walk stays exact, whatever the API's undocumented choices:
   newer than the page's oldest are in it.
 - It asks for ``page_size + len(seen)`` actions (at most 100), so that a page
   still brings ``page_size`` new ones after the repeats at ``floor``.
-- A page with nothing new that says there is more is "stuck": the cursor retries
+- A page with nothing new that says there is more is "stuck": the walk retries
   once with a request it has not made yet (the inclusive bound, or ``limit=100``),
   and when even that brings nothing new it raises :class:`PaginationError`
-  (more than 100 actions in one millisecond, or a server ignoring ``end_date``).
-  Every request either yields an action or changes the request, so the walk
-  always ends.
+  (more than 100 actions in one millisecond, or a server ignoring ``end_date``),
+  which is final. Every request either yields an action or changes the request,
+  so the walk always ends.
 - The walk is over when the API says ``has_more: false``, or, when it leaves
   ``has_more`` out, when a page is not full.
 
 Only the current page's ids at ``floor`` are kept, so memory does not grow with
-the stream.
+the stream. (The resume token a user sees, ``AsyncActionStream.cursor``, is a
+:class:`WalkPosition` written by ``_token``.)
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from ._exceptions import PaginationError
 from ._params import MAX_LIMIT, ceil_to_ms, check_limit, format_end_date, truncate_to_ms
 
-__all__ = ["CursorState", "PageRequest", "PaginationCursor"]
+__all__ = ["PageRequest", "TimeWalk", "WalkPosition", "position_in_page"]
 
 _ONE_MS = timedelta(milliseconds=1)
 _CREATED_AT = operator.attrgetter("created_at")
@@ -80,8 +83,8 @@ class PageRequest:
 
 
 @attrs.frozen
-class CursorState:
-    """A snapshot of a :class:`PaginationCursor` (see ``snapshot``/``restore``)."""
+class WalkPosition:
+    """Where a :class:`TimeWalk` stands: a snapshot to ``restore`` (see ``snapshot``)."""
 
     floor: datetime | None
     seen: frozenset[str]
@@ -90,16 +93,75 @@ class CursorState:
     requests_made: int
     escalate: bool
 
+    def portable(self) -> dict[str, Any]:
+        """What a resume token keeps of this position, JSON-ready: ``floor``, ``seen``,
+        ``inclusive`` and ``done`` (the rest starts afresh in a resumed walk)."""
+        return {
+            "f": self.floor.isoformat() if self.floor is not None else None,
+            "s": sorted(self.seen),
+            "i": self.inclusive,
+            "d": self.done,
+        }
 
-class PaginationCursor(Generic[_A]):
+    @classmethod
+    def from_portable(cls, payload: Mapping[str, Any]) -> WalkPosition:
+        """The position :meth:`portable` wrote.
+
+        Raises:
+            ValueError, KeyError, TypeError: ``payload`` is not such a position.
+        """
+        floor = datetime.fromisoformat(payload["f"]) if payload["f"] is not None else None
+        seen = frozenset(payload["s"])
+        inclusive, done = payload["i"], payload["d"]
+        if not all(isinstance(item, str) for item in seen) or not isinstance(done, bool):
+            raise TypeError("ids must be strings and done a boolean")
+        return cls(
+            floor=floor,
+            seen=seen,
+            inclusive=inclusive if isinstance(inclusive, bool) else None,
+            done=done,
+            requests_made=0,
+            escalate=False,
+        )
+
+
+def position_in_page(
+    before: WalkPosition, after: WalkPosition, fresh: Sequence[_Action], yielded: int
+) -> WalkPosition:
+    """Where a walk stands once the first ``yielded`` of ``fresh`` are yielded.
+
+    ``fresh`` is what one :meth:`TimeWalk.feed` returned (newest first),
+    ``before`` and ``after`` the walk's snapshots around that feed. A walk
+    restored to the result goes on with the rest of ``fresh`` and then the rest of
+    the walk: nothing lost, nothing twice.
+    """
+    if yielded >= len(fresh):
+        return after
+    if yielded <= 0:
+        return attrs.evolve(before, inclusive=after.inclusive)
+    last = fresh[yielded - 1].created_at
+    seen = {action.id for action in fresh[:yielded] if action.created_at == last}
+    if before.floor == last:
+        seen |= before.seen
+    return WalkPosition(
+        floor=last,
+        seen=frozenset(seen),
+        inclusive=after.inclusive,
+        done=False,
+        requests_made=after.requests_made,
+        escalate=False,
+    )
+
+
+class TimeWalk(Generic[_A]):
     """Walks the list back in time, yielding each action exactly once (see the module docstring).
 
     Usage, with any transport::
 
-        cursor = PaginationCursor(page_size=100)
-        while (request := cursor.next_request()) is not None:
+        walk = TimeWalk(page_size=100)
+        while (request := walk.next_request()) is not None:
             page = fetch(request.limit, request.end_date)   # one list call
-            for action in cursor.feed(page.async_actions, page.has_more_reported):
+            for action in walk.feed(page.async_actions, page.has_more_reported):
                 ...
 
     Raises:
@@ -129,10 +191,11 @@ class PaginationCursor(Generic[_A]):
         self.requests_made = 0
         self._pending: PageRequest | None = None
         self._escalate = False
+        self._stuck = False  # a PaginationError was raised: the walk is over for good
 
-    def snapshot(self) -> CursorState:
-        """The cursor's whole state, to :meth:`restore` if what follows a :meth:`feed` fails."""
-        return CursorState(
+    def snapshot(self) -> WalkPosition:
+        """The walk's whole state, to :meth:`restore` if what follows a :meth:`feed` fails."""
+        return WalkPosition(
             floor=self.floor,
             seen=frozenset(self.seen),
             inclusive=self.inclusive,
@@ -141,12 +204,15 @@ class PaginationCursor(Generic[_A]):
             escalate=self._escalate,
         )
 
-    def restore(self, state: CursorState) -> None:
-        """Go back to a :meth:`snapshot`: the next request is the one it would have made."""
+    def restore(self, state: WalkPosition) -> None:
+        """Go back to a :meth:`snapshot`: the next request is the one it would have made.
+
+        A :class:`PaginationError` is final: after one, the walk stays over.
+        """
         self.floor = state.floor
         self.seen = set(state.seen)
         self.inclusive = state.inclusive
-        self.done = state.done
+        self.done = state.done or self._stuck
         self.requests_made = state.requests_made
         self._escalate = state.escalate
         self._pending = None
@@ -187,48 +253,10 @@ class PaginationCursor(Generic[_A]):
         self._pending = self._plan()
         return self._pending
 
-    def guess_next_request(
-        self,
-        *,
-        oldest: datetime,
-        ties: int,
-        actions: int,
-        has_more: bool | None,
-        at_bound: bool,
-    ) -> PageRequest | None:
-        """The request :meth:`next_request` will return once :meth:`feed` has taken the
-        pending page, if that page is an ordinary one: newest first, the oldest
-        created at ``oldest`` (older than everything yielded so far) together with
-        ``ties - 1`` others, ``has_more`` as given (``None``: left out, and then
-        ``actions`` actions in all), and ``at_bound``: the newest created exactly at
-        the request's ``end_date``. ``None`` when such a page would end the walk or
-        would not move it back.
-
-        A guess, to send ahead of time: compare it with :meth:`next_request` after
-        :meth:`feed` before relying on its answer. It changes nothing in the cursor.
-        """
-        request = self._pending
-        if self.done or request is None or ties < 1:
-            return None
-        if not (has_more if has_more is not None else actions >= request.limit):
-            return None  # the walk would be over
-        if self.floor is not None and not oldest < self.floor:
-            return None  # the floor would not move: the repeats at it would count too
-        if self.end_date is not None and not oldest < self.end_date:
-            return None
-        if self.since is not None and oldest < self.since:
-            return None  # the walk would be over
-        inclusive = True if at_bound and request.end_date is not None else self.inclusive
-        return PageRequest(limit=self._limit(ties), end_date=_upper_bound(oldest, not inclusive))
-
-    def feed(
-        self, actions: Sequence[_A], has_more: bool | None, *, newest_first: bool = False
-    ) -> list[_A]:
+    def feed(self, actions: Sequence[_A], has_more: bool | None) -> list[_A]:
         """Take the answer to the last :meth:`next_request`; return its new actions, newest first.
 
         ``has_more`` is the API's flag, ``None`` when the response left it out.
-        ``newest_first``: the caller has checked that no action in ``actions`` is newer
-        than the one before it (the cursor then does not sort them again).
 
         Raises:
             PaginationError: the page brought nothing new, says there is more, and
@@ -245,39 +273,19 @@ class PaginationCursor(Generic[_A]):
 
         fresh: list[_A] = []
         reached_since = False
-        ordered = list(actions) if newest_first else sorted(actions, key=_CREATED_AT, reverse=True)
-        top = ordered[0].created_at if ordered else None
-        ids = [action.id for action in ordered]
-        if (
-            top is not None
-            and (bound is None or top <= bound)
-            and (floor is None or top <= floor)
-            and (stop is None or top < stop)
-            and (since is None or ordered[-1].created_at >= since)
-            and len(set(ids)) == len(ids)
-        ):
-            # The usual page: no action to drop for its time, no id twice. What the loop
-            # below would do, in fewer steps. (No action here can sit at the bound without
-            # the reading known to be inclusive: the bound is above the floor, or the
-            # caller's end_date rounded up, unless it is the floor itself.)
-            fresh = [action for action in ordered if action.id not in seen] if seen else ordered
-            seen.update(ids)  # the ids not fresh are in it already
-        else:
-            for action in ordered:
-                created = action.created_at
-                if created == bound:
-                    self.inclusive = True
-                if (stop is not None and created >= stop) or (
-                    floor is not None and created > floor
-                ):
-                    continue
-                if since is not None and created < since:
-                    reached_since = True  # everything from here on is older: the walk is over
-                    break
-                if action.id in seen:
-                    continue
-                seen.add(action.id)  # at floor, or dropped below when the floor moves
-                fresh.append(action)
+        for action in sorted(actions, key=_CREATED_AT, reverse=True):
+            created = action.created_at
+            if created == bound:
+                self.inclusive = True
+            if (stop is not None and created >= stop) or (floor is not None and created > floor):
+                continue
+            if since is not None and created < since:
+                reached_since = True  # everything from here on is older: the walk is over
+                break
+            if action.id in seen:
+                continue
+            seen.add(action.id)  # at floor, or dropped below when the floor moves
+            fresh.append(action)
 
         exhausted = reached_since or (
             len(actions) < request.limit if has_more is None else not has_more
@@ -293,16 +301,26 @@ class PaginationCursor(Generic[_A]):
         if exhausted:
             self.done = True
             return fresh
-        # Stuck: nothing new, but more to come. Retry only with a request not made yet.
+        self._unstick(request, len(actions))
+        return fresh
+
+    def _unstick(self, request: PageRequest, answered: int) -> None:
+        """A page of ``answered`` actions brought nothing new, but there is more to come:
+        plan a request not made yet, or, when there is none, end the walk for good.
+
+        Raises:
+            PaginationError: no other request can make progress.
+        """
         if self._plan() != request:
-            return fresh  # what this page taught (an inclusive end_date) changes the question
+            return  # what this page taught (an inclusive end_date) changes the question
         if request.limit < MAX_LIMIT:
             self._escalate = True
-            return fresh
-        self.done = True
+            return
+        self.done = self._stuck = True
+        bound = request.end_date
         where = format_end_date(bound) if bound is not None else None
         raise PaginationError(
-            f"cannot advance: a page of {len(actions)} action(s) (limit={request.limit}, "
+            f"cannot advance: a page of {answered} action(s) (limit={request.limit}, "
             f"end_date={where or 'not sent'}) brought no action not yielded yet, "
             "though the API says there are more: more than 100 actions may share one "
             "millisecond, or the server ignores end_date",

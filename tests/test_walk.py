@@ -1,8 +1,8 @@
-"""Tests of ``voucherify_async._cursor``: the pagination cursor yields every action exactly once.
+"""Tests of ``voucherify_async._walk``: the time walk yields every action exactly once.
 
-The API leaves two things undocumented (``/work/shared/voucherify-api.md``): whether
+The API leaves two things undocumented (its documentation of the list call): whether
 ``end_date`` is inclusive or exclusive, and the order of a page. It may also leave
-``has_more`` out. The cursor claims to be exact under every combination, with up to
+``has_more`` out. The walk claims to be exact under every combination, with up to
 99 actions sharing one millisecond, and to raise :class:`PaginationError` instead of
 looping or skipping when it truly cannot advance.
 
@@ -15,14 +15,14 @@ part again: the worst case for repeats) and ``has_more`` mode:
   and optional caller ``end_date``: exactly the expected actions, once each, newest
   first, within a request bound, every request and page audited (``WalkAudit``);
 - a hypothesis state machine that fetches page by page, changing the page order,
-  tie order and ``has_more`` mode on every request, and checks the cursor's state
+  tie order and ``has_more`` mode on every request, and checks the walk's state
   after each;
 - table-driven tests pinning the request shapes, the stop conditions and the
   :class:`PaginationError` cases.
 
 Request bound (asserted for every valid walk): ``requests <= N + 2`` for ``N``
 actions yielded. A request either yields at least one action, or yields none; a
-request that yields none is either the last one (the cursor stops on it), or
+request that yields none is either the last one (the walk stops on it), or
 "stuck" (nothing new, but more to come). A stuck request is retried with a
 different request only (the module docstring), and with fewer than 100 actions per
 millisecond a stuck page happens at most once in a walk: either the first pages,
@@ -39,7 +39,6 @@ from __future__ import annotations
 import bisect
 import enum
 import itertools
-import json
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -57,9 +56,13 @@ from hypothesis.stateful import (
     rule,
 )
 
-from voucherify_async._cursor import CursorState, PageRequest, PaginationCursor
-from voucherify_async._decode import peek_page_tail
 from voucherify_async._exceptions import PaginationError
+from voucherify_async._walk import (
+    PageRequest,
+    TimeWalk,
+    WalkPosition,
+    position_in_page,
+)
 
 EPOCH = datetime(2022, 9, 5, 11, 40, 17, tzinfo=UTC)
 """Millisecond 0 of every dataset here: ``2022-09-05T11:40:17.000Z``."""
@@ -67,7 +70,7 @@ EPOCH = datetime(2022, 9, 5, 11, 40, 17, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
 ONE_US = timedelta(microseconds=1)
 MAX_GROUP = 99
-"""The largest tie group (actions sharing one millisecond) the cursor must walk through."""
+"""The largest tie group (actions sharing one millisecond) the walk must get through."""
 
 
 def at_ms(ms: int) -> datetime:
@@ -80,7 +83,7 @@ def at_ms(ms: int) -> datetime:
 
 @attrs.frozen
 class Action:
-    """The two fields the cursor reads; ``created_at`` is aware UTC, millisecond precision."""
+    """The two fields the walk reads; ``created_at`` is aware UTC, millisecond precision."""
 
     id: str
     created_at: datetime
@@ -195,7 +198,7 @@ class ModelServer:
 
 
 @attrs.frozen
-class Walk:
+class WalkResult:
     """What a walk produced: the actions yielded, the requests made, the error it ended on."""
 
     yielded: list[Action]
@@ -213,7 +216,7 @@ def ceil_ms(moment: datetime) -> datetime:
 class WalkAudit:
     """Checks every request of a walk against a valid server, from the outside.
 
-    What the cursor remembers is derived from what it yielded: ``floor`` is the
+    What the walk remembers is derived from what it yielded: ``floor`` is the
     oldest ``created_at`` yielded, ``repeats`` the number yielded at ``floor``. Then:
 
     - ``end_date`` is the caller's rounded up to the ms before anything was yielded,
@@ -250,7 +253,7 @@ class WalkAudit:
         return sum(1 for action in self.yielded if action.created_at == floor)
 
     def check_request(self, request: PageRequest) -> None:
-        """The request the cursor is about to send is the one its algorithm prescribes."""
+        """The request the walk is about to send is the one its algorithm prescribes."""
         assert not self.ended, "a request after has_more: false"
         floor = self.floor
         if floor is None:
@@ -286,14 +289,14 @@ class WalkAudit:
         self.ended = has_more is False
 
 
-def walk(
-    cursor: PaginationCursor[Action],
+def walk_to_end(
+    walk: TimeWalk[Action],
     answer: Callable[[Mapping[str, str]], Answer],
     *,
     max_requests: int,
     audit: WalkAudit | None = None,
-) -> Walk:
-    """Drive ``cursor`` against ``answer`` until it is done or raises PaginationError.
+) -> WalkResult:
+    """Drive ``walk`` against ``answer`` until it is done or raises PaginationError.
 
     Fails the test when the walk makes more than ``max_requests`` requests (an
     endless loop), when one call to ``feed`` returns actions not newest first, or
@@ -301,7 +304,7 @@ def walk(
     """
     yielded: list[Action] = []
     requests: list[PageRequest] = []
-    while (request := cursor.next_request()) is not None:
+    while (request := walk.next_request()) is not None:
         if len(requests) >= max_requests:
             pytest.fail(
                 f"no end after {len(requests)} requests ({len(yielded)} actions yielded); "
@@ -312,15 +315,15 @@ def walk(
         requests.append(request)
         page, has_more = answer(request.params())
         try:
-            fresh = cursor.feed(page, has_more)
+            fresh = walk.feed(page, has_more)
         except PaginationError as error:
-            return Walk(yielded, requests, error)
+            return WalkResult(yielded, requests, error)
         assert is_newest_first(fresh), fresh
         if audit is not None:
             audit.record(request, page, has_more, fresh)
         yielded.extend(fresh)
-    assert cursor.requests_made == len(requests)
-    return Walk(yielded, requests, None)
+    assert walk.requests_made == len(requests)
+    return WalkResult(yielded, requests, None)
 
 
 def is_newest_first(actions: Sequence[Action]) -> bool:
@@ -352,7 +355,7 @@ def expected_actions(actions: Sequence[Action], end_date: datetime | None) -> li
     return sorted(kept, key=lambda a: a.created_at, reverse=True)
 
 
-def assert_exact_walk(result: Walk, expected: Sequence[Action]) -> None:
+def assert_exact_walk(result: WalkResult, expected: Sequence[Action]) -> None:
     """Every expected action exactly once, newest first, within the request bound."""
     assert result.error is None, result.error
     ids = [action.id for action in result.yielded]
@@ -515,20 +518,18 @@ def test_walk_yields_every_action_exactly_once_newest_first(
     server = ModelServer(
         scenario.actions, reading, order, reports_has_more, random.Random(seed), ties
     )
-    cursor: PaginationCursor[Action] = PaginationCursor(
-        page_size=page_size, end_date=scenario.end_date
-    )
+    walk: TimeWalk[Action] = TimeWalk(page_size=page_size, end_date=scenario.end_date)
     expected = scenario.expected()
     audit = WalkAudit(page_size, reading, scenario.end_date, expected)
-    result = walk(
-        cursor, server.answer, max_requests=loop_guard(len(scenario.actions)), audit=audit
+    result = walk_to_end(
+        walk, server.answer, max_requests=loop_guard(len(scenario.actions)), audit=audit
     )
     # Steer generation towards walks with many requests that yield nothing.
     target(len(result.requests) - len(expected), label="requests beyond N")
     assert_exact_walk(result, expected)
-    assert cursor.done
-    assert cursor.next_request() is None
-    assert len(cursor.seen) <= MAX_GROUP
+    assert walk.done
+    assert walk.next_request() is None
+    assert len(walk.seen) <= MAX_GROUP
     # The server got the wire format only: every query a page_size..100 limit.
     assert all(page_size <= int(q["limit"]) <= 100 for q in server.queries)
 
@@ -562,16 +563,16 @@ def test_tie_group_over_100_raises_pagination_error_without_skipping(
     big_ms = min((ms for ms, _ in newer), default=0) - 1
     actions = make_actions(*newer, (big_ms, big), (big_ms - 1, older))
     server = ModelServer(actions, reading, order, reports_has_more, random.Random(seed), ties)
-    cursor: PaginationCursor[Action] = PaginationCursor(page_size=page_size)
-    result = walk(cursor, server.answer, max_requests=loop_guard(len(actions)))
+    walk: TimeWalk[Action] = TimeWalk(page_size=page_size)
+    result = walk_to_end(walk, server.answer, max_requests=loop_guard(len(actions)))
     assert isinstance(result.error, PaginationError)
     assert_no_skip_before_error(result, actions, stuck_at=at_ms(big_ms))
-    assert cursor.done
-    assert cursor.next_request() is None
+    assert walk.done
+    assert walk.next_request() is None
 
 
 def assert_no_skip_before_error(
-    result: Walk, actions: Sequence[Action], stuck_at: datetime
+    result: WalkResult, actions: Sequence[Action], stuck_at: datetime
 ) -> None:
     """What a failed walk yielded is a prefix of the exact walk: every action newer than
     ``stuck_at``, some at it, none older; each once, newest first; and the walk ended
@@ -602,8 +603,8 @@ def test_server_ignoring_end_date_raises_pagination_error_without_skipping(
     be paged: PaginationError, after a duplicate-free newest-first prefix."""
     actions = make_actions(*groups)
     server = ModelServer(actions, reading, reports_has_more=reports_has_more, ignores_end_date=True)
-    cursor: PaginationCursor[Action] = PaginationCursor(page_size=page_size)
-    result = walk(cursor, server.answer, max_requests=loop_guard(len(actions)))
+    walk: TimeWalk[Action] = TimeWalk(page_size=page_size)
+    result = walk_to_end(walk, server.answer, max_requests=loop_guard(len(actions)))
     assert isinstance(result.error, PaginationError)
     assert result.yielded, "the first page is new"
     assert_no_skip_before_error(result, actions, stuck_at=result.yielded[-1].created_at)
@@ -616,11 +617,11 @@ def test_server_ignoring_end_date_raises_pagination_error_without_skipping(
 
 class CursorWalkMachine(RuleBasedStateMachine):
     """Fetches page by page, with the page order and ``has_more`` mode of each response
-    drawn afresh, and checks the cursor's state between pages."""
+    drawn afresh, and checks the walk's state between pages."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.cursor: PaginationCursor[Action] | None = None
+        self.walk: TimeWalk[Action] | None = None
         self.server = ModelServer((), Reading.EXCLUSIVE)
         self.expected: list[Action] = []
         self.audit = WalkAudit(1, Reading.EXCLUSIVE, None, [])
@@ -635,31 +636,31 @@ class CursorWalkMachine(RuleBasedStateMachine):
     )
     def start(self, scenario: Scenario, reading: Reading, page_size: int, seed: int) -> None:
         self.server = ModelServer(scenario.actions, reading, rng=random.Random(seed))
-        self.cursor = PaginationCursor(page_size=page_size, end_date=scenario.end_date)
+        self.walk = TimeWalk(page_size=page_size, end_date=scenario.end_date)
         self.expected = scenario.expected()
         self.audit = WalkAudit(page_size, reading, scenario.end_date, self.expected)
         self.largest_group = max(
             Counter(a.created_at for a in scenario.actions).values(), default=0
         )
 
-    def _cursor(self) -> PaginationCursor[Action]:
-        assert self.cursor is not None
-        return self.cursor
+    def _walk(self) -> TimeWalk[Action]:
+        assert self.walk is not None
+        return self.walk
 
     def _fetch(self, order: PageOrder, ties: TieOrder, reports_has_more: bool) -> None:
-        cursor = self._cursor()
-        request = cursor.next_request()
+        walk = self._walk()
+        request = walk.next_request()
         assert request is not None
         self.audit.check_request(request)
         page, has_more = self.server.answer(
             request.params(), order=order, ties=ties, reports_has_more=reports_has_more
         )
-        fresh = cursor.feed(page, has_more)
+        fresh = walk.feed(page, has_more)
         assert is_newest_first(fresh)
         self.audit.record(request, page, has_more, fresh)
         self.yielded.extend(fresh)
 
-    @precondition(lambda self: self.cursor is not None and not self.cursor.done)
+    @precondition(lambda self: self.walk is not None and not self.walk.done)
     @rule(
         order=st.sampled_from(PageOrder),
         ties=st.sampled_from(TieOrder),
@@ -673,13 +674,13 @@ class CursorWalkMachine(RuleBasedStateMachine):
     def plan_twice(self) -> None:
         """Asking for the next request twice (no answer in between) gives the same request
         (``None`` once done) and changes nothing."""
-        cursor = self._cursor()
-        state = (cursor.floor, set(cursor.seen), cursor.inclusive, cursor.requests_made)
-        first, second = cursor.next_request(), cursor.next_request()
+        walk = self._walk()
+        state = (walk.floor, set(walk.seen), walk.inclusive, walk.requests_made)
+        first, second = walk.next_request(), walk.next_request()
         assert first == second
-        assert (cursor.floor, cursor.seen, cursor.inclusive, cursor.requests_made) == state
+        assert (walk.floor, walk.seen, walk.inclusive, walk.requests_made) == state
 
-    @precondition(lambda self: self.cursor is not None and not self.cursor.done)
+    @precondition(lambda self: self.walk is not None and not self.walk.done)
     @rule(
         order=st.sampled_from(PageOrder),
         ties=st.sampled_from(TieOrder),
@@ -688,16 +689,16 @@ class CursorWalkMachine(RuleBasedStateMachine):
     def walk_to_the_end(self, order: PageOrder, ties: TieOrder, reports_has_more: bool) -> None:
         """The remaining pages, all in the same orders and ``has_more`` mode."""
         for _ in range(loop_guard(len(self.server.actions))):
-            if self._cursor().done:
+            if self._walk().done:
                 return
             self._fetch(order, ties, reports_has_more)
         pytest.fail("the walk does not end")
 
-    @precondition(lambda self: self.cursor is not None and self.cursor.done)
+    @precondition(lambda self: self.walk is not None and self.walk.done)
     @rule()
     def ask_after_the_end(self) -> None:
-        """Once done, the cursor asks for nothing more."""
-        assert self._cursor().next_request() is None
+        """Once done, the walk asks for nothing more."""
+        assert self._walk().next_request() is None
 
     @invariant()
     def never_yields_an_action_twice(self) -> None:
@@ -712,43 +713,43 @@ class CursorWalkMachine(RuleBasedStateMachine):
     def floor_is_the_oldest_yielded_and_seen_its_ids(self) -> None:
         """``floor`` is the last (oldest) ``created_at`` yielded, and ``seen`` holds exactly
         the ids yielded at ``floor``: nothing older is remembered."""
-        if self.cursor is None:
+        if self.walk is None:
             return
         if not self.yielded:
-            assert self.cursor.floor is None
-            assert not self.cursor.seen
+            assert self.walk.floor is None
+            assert not self.walk.seen
             return
         floor = self.yielded[-1].created_at
-        assert self.cursor.floor == floor
-        assert self.cursor.seen == {a.id for a in self.yielded if a.created_at == floor}
+        assert self.walk.floor == floor
+        assert self.walk.seen == {a.id for a in self.yielded if a.created_at == floor}
 
     @invariant()
     def memory_is_bounded_by_the_largest_tie_group(self) -> None:
-        if self.cursor is not None:
-            assert len(self.cursor.seen) <= self.largest_group
-            assert len(self.cursor.seen) < 100
+        if self.walk is not None:
+            assert len(self.walk.seen) <= self.largest_group
+            assert len(self.walk.seen) < 100
 
     @invariant()
     def never_skips(self) -> None:
         """What was yielded is exactly every expected action newer than ``floor``, plus
         those yielded at ``floor``: a newest-first prefix of the exact walk."""
-        if self.cursor is None or self.cursor.floor is None:
+        if self.walk is None or self.walk.floor is None:
             assert not self.yielded
             return
-        floor = self.cursor.floor
+        floor = self.walk.floor
         newer = {a.id for a in self.expected if a.created_at > floor}
-        assert {a.id for a in self.yielded} == newer | self.cursor.seen
-        stop = self.cursor.end_date
+        assert {a.id for a in self.yielded} == newer | self.walk.seen
+        stop = self.walk.end_date
         assert stop is None or all(a.created_at < stop for a in self.yielded)
 
     @invariant()
     def requests_within_the_bound(self) -> None:
-        if self.cursor is not None:
-            assert self.cursor.requests_made <= request_bound(len(self.yielded))
+        if self.walk is not None:
+            assert self.walk.requests_made <= request_bound(len(self.yielded))
 
     @invariant()
     def done_means_everything_yielded(self) -> None:
-        if self.cursor is not None and self.cursor.done:
+        if self.walk is not None and self.walk.done:
             assert Counter(a.id for a in self.yielded) == Counter(a.id for a in self.expected)
 
 
@@ -764,21 +765,21 @@ def act(name: str, ms: int) -> Action:
     return Action(f"aa_{name}", at_ms(ms))
 
 
-def start_cursor(page_size: int, end_date: datetime | None = None) -> PaginationCursor[Action]:
-    return PaginationCursor(page_size=page_size, end_date=end_date)
+def start_walk(page_size: int, end_date: datetime | None = None) -> TimeWalk[Action]:
+    return TimeWalk(page_size=page_size, end_date=end_date)
 
 
 @pytest.mark.parametrize("page_size", [1, 7, 100])
 def test_first_request_asks_for_page_size_without_end_date(page_size: int) -> None:
     """With no caller ``end_date``, the first request is ``limit=page_size`` and no end_date."""
-    request = start_cursor(page_size).next_request()
+    request = start_walk(page_size).next_request()
     assert request == PageRequest(limit=page_size, end_date=None)
     assert request.params() == {"limit": str(page_size)}
 
 
 def test_default_page_size_is_100() -> None:
     """Without ``page_size``, pages are as large as the API allows."""
-    assert PaginationCursor[Action]().next_request() == PageRequest(limit=100, end_date=None)
+    assert TimeWalk[Action]().next_request() == PageRequest(limit=100, end_date=None)
 
 
 PLUS_2 = timezone(timedelta(hours=2))
@@ -804,7 +805,7 @@ def test_first_request_sends_caller_end_date_rounded_up_to_the_ms(
 ) -> None:
     """The caller's ``end_date`` goes out rounded up to the millisecond (the API's
     precision), so no action created before it is cut off; ``limit`` is ``page_size``."""
-    request = start_cursor(10, end_date).next_request()
+    request = start_walk(10, end_date).next_request()
     assert request is not None
     assert request.limit == 10
     assert request.end_date is not None
@@ -837,42 +838,42 @@ def test_page_request_params_leave_out_an_absent_end_date() -> None:
 
 
 def test_next_request_is_floor_plus_1ms_while_the_reading_is_unknown() -> None:
-    """After a page, the cursor asks for ``end_date = floor + 1 ms`` (right under an
+    """After a page, the walk asks for ``end_date = floor + 1 ms`` (right under an
     exclusive reading) and ``limit = page_size + len(seen)``."""
-    cursor = start_cursor(3)
-    assert cursor.next_request() == PageRequest(limit=3, end_date=None)
-    cursor.feed([act("a", 10), act("b", 9), act("c", 9)], True)
-    assert cursor.floor == at_ms(9)
-    assert cursor.seen == {"aa_b", "aa_c"}
-    assert cursor.inclusive is None
-    assert cursor.next_request() == PageRequest(limit=5, end_date=at_ms(10))
+    walk = start_walk(3)
+    assert walk.next_request() == PageRequest(limit=3, end_date=None)
+    walk.feed([act("a", 10), act("b", 9), act("c", 9)], True)
+    assert walk.floor == at_ms(9)
+    assert walk.seen == {"aa_b", "aa_c"}
+    assert walk.inclusive is None
+    assert walk.next_request() == PageRequest(limit=5, end_date=at_ms(10))
 
 
 def test_next_request_is_floor_once_an_action_at_the_sent_end_date_shows_inclusive() -> None:
     """An action created exactly at the ``end_date`` sent proves the reading inclusive:
-    from then on the cursor asks for ``end_date = floor``."""
-    cursor = start_cursor(2)
-    cursor.next_request()
-    cursor.feed([act("a", 6), act("b", 5)], True)
-    assert cursor.next_request() == PageRequest(limit=3, end_date=at_ms(6))
+    from then on the walk asks for ``end_date = floor``."""
+    walk = start_walk(2)
+    walk.next_request()
+    walk.feed([act("a", 6), act("b", 5)], True)
+    assert walk.next_request() == PageRequest(limit=3, end_date=at_ms(6))
     # a (at 6, the end_date sent) comes back: the server reads end_date inclusively.
-    assert cursor.feed([act("a", 6), act("b", 5), act("c", 4)], True) == [act("c", 4)]
-    assert cursor.inclusive is True
-    assert cursor.next_request() == PageRequest(limit=3, end_date=at_ms(4))
+    assert walk.feed([act("a", 6), act("b", 5), act("c", 4)], True) == [act("c", 4)]
+    assert walk.inclusive is True
+    assert walk.next_request() == PageRequest(limit=3, end_date=at_ms(4))
 
 
 def test_reading_stays_unknown_when_no_action_sits_at_the_sent_end_date() -> None:
-    """Repeats at ``floor`` prove nothing: the cursor keeps asking for ``floor + 1 ms``."""
-    cursor = start_cursor(2)
-    cursor.next_request()
-    cursor.feed([act("a", 6), act("b", 5)], True)
-    cursor.next_request()
-    assert cursor.feed([act("b", 5), act("c", 5), act("d", 3)], True) == [
+    """Repeats at ``floor`` prove nothing: the walk keeps asking for ``floor + 1 ms``."""
+    walk = start_walk(2)
+    walk.next_request()
+    walk.feed([act("a", 6), act("b", 5)], True)
+    walk.next_request()
+    assert walk.feed([act("b", 5), act("c", 5), act("d", 3)], True) == [
         act("c", 5),
         act("d", 3),
     ]
-    assert cursor.inclusive is None
-    assert cursor.next_request() == PageRequest(limit=3, end_date=at_ms(4))
+    assert walk.inclusive is None
+    assert walk.next_request() == PageRequest(limit=3, end_date=at_ms(4))
 
 
 @pytest.mark.parametrize(
@@ -896,33 +897,33 @@ def test_limit_is_page_size_plus_seen_at_most_100(
     page brings back are paid for, up to the API's maximum."""
     newer = [act(f"n{i}", 100 + i) for i in range(page_size - ties_at_floor)]
     at_floor = [act(f"f{i}", 0) for i in range(ties_at_floor)]
-    cursor = start_cursor(page_size)
-    cursor.next_request()
-    cursor.feed(newer + at_floor, True)
-    assert len(cursor.seen) == ties_at_floor
-    assert cursor.next_request() == PageRequest(limit=limit, end_date=at_ms(1))
+    walk = start_walk(page_size)
+    walk.next_request()
+    walk.feed(newer + at_floor, True)
+    assert len(walk.seen) == ties_at_floor
+    assert walk.next_request() == PageRequest(limit=limit, end_date=at_ms(1))
 
 
 def test_seen_grows_page_by_page_within_one_millisecond() -> None:
     """Pages that stay in one millisecond add to ``seen``, and ``limit`` grows with it."""
     group = [act(f"t{i}", 0) for i in range(5)]
-    cursor = start_cursor(1)
+    walk = start_walk(1)
     limits = []
     for count in range(1, 5):
-        request = cursor.next_request()
+        request = walk.next_request()
         assert request is not None
         limits.append(request.limit)
         # The server returns the first `limit` of the group, repeats first.
         page = group[: request.limit]
-        assert cursor.feed(page, True) == [group[count - 1]]
+        assert walk.feed(page, True) == [group[count - 1]]
     assert limits == [1, 2, 3, 4]
-    assert cursor.seen == {a.id for a in group[:4]}
-    assert cursor.next_request() == PageRequest(limit=5, end_date=at_ms(1))
+    assert walk.seen == {a.id for a in group[:4]}
+    assert walk.next_request() == PageRequest(limit=5, end_date=at_ms(1))
 
 
 @attrs.frozen
 class Step:
-    """One request the cursor must make, the server's answer, and what the cursor yields."""
+    """One request the walk must make, the server's answer, and what the walk yields."""
 
     request: PageRequest
     page: list[Action]
@@ -930,13 +931,13 @@ class Step:
     fresh: list[Action]
 
 
-def run_steps(cursor: PaginationCursor[Action], steps: Sequence[Step]) -> None:
-    """Assert the cursor makes exactly ``steps``' requests, yields their ``fresh``, then stops."""
+def run_steps(walk: TimeWalk[Action], steps: Sequence[Step]) -> None:
+    """Assert the walk makes exactly ``steps``' requests, yields their ``fresh``, then stops."""
     for number, step in enumerate(steps, 1):
-        assert cursor.next_request() == step.request, f"request {number}"
-        assert cursor.feed(step.page, step.has_more) == step.fresh, f"page {number}"
-    assert cursor.done
-    assert cursor.next_request() is None
+        assert walk.next_request() == step.request, f"request {number}"
+        assert walk.feed(step.page, step.has_more) == step.fresh, f"page {number}"
+    assert walk.done
+    assert walk.next_request() is None
 
 
 def test_request_sequence_under_an_inclusive_server() -> None:
@@ -944,7 +945,7 @@ def test_request_sequence_under_an_inclusive_server() -> None:
     then floor; the last page is short and has_more is absent."""
     a, b, c, d, e = act("a", 5), act("b", 4), act("c", 4), act("d", 3), act("e", 2)
     run_steps(
-        start_cursor(2),
+        start_walk(2),
         [
             Step(PageRequest(2, None), [a, b], True, [a, b]),
             Step(PageRequest(3, at_ms(5)), [a, b, c], True, [c]),
@@ -961,7 +962,7 @@ def test_stuck_page_of_repeats_at_floor_plus_1ms_is_retried_with_end_date_floor(
     a1, a2, a3 = act("a1", 6), act("a2", 6), act("a3", 6)
     d, e = act("d", 5), act("e", 5)
     run_steps(
-        start_cursor(1),
+        start_walk(1),
         [
             Step(PageRequest(1, None), [a1], True, [a1]),
             Step(PageRequest(2, at_ms(7)), [a2, a1], True, [a2]),
@@ -975,12 +976,12 @@ def test_stuck_page_of_repeats_at_floor_plus_1ms_is_retried_with_end_date_floor(
 
 def test_pages_filled_with_actions_at_the_caller_end_date_escalate_to_limit_100() -> None:
     """Under an inclusive reading, actions created exactly at the caller's ``end_date``
-    (excluded) can fill a page: the cursor retries once with ``limit=100`` and the same
+    (excluded) can fill a page: the walk retries once with ``limit=100`` and the same
     end_date, then goes back to ``page_size + len(seen)``."""
     x, y = act("x", 5), act("y", 5)
     z, w = act("z", 4), act("w", 3)
     run_steps(
-        start_cursor(1, end_date=at_ms(5)),
+        start_walk(1, end_date=at_ms(5)),
         [
             Step(PageRequest(1, at_ms(5)), [x], True, []),
             Step(PageRequest(100, at_ms(5)), [y, z, x], True, [z]),
@@ -992,26 +993,26 @@ def test_pages_filled_with_actions_at_the_caller_end_date_escalate_to_limit_100(
 def test_feed_returns_new_actions_newest_first_whatever_the_page_order() -> None:
     """A page in any order comes back newest first, without the repeats at ``floor`` and
     without anything newer than ``floor``."""
-    cursor = start_cursor(3)
-    cursor.next_request()
-    assert cursor.feed([act("c", 1), act("a", 3), act("b", 2)], True) == [
+    walk = start_walk(3)
+    walk.next_request()
+    assert walk.feed([act("c", 1), act("a", 3), act("b", 2)], True) == [
         act("a", 3),
         act("b", 2),
         act("c", 1),
     ]
-    cursor.next_request()
+    walk.next_request()
     page = [act("e", 0), act("b", 2), act("c", 1), act("d", 1)]
-    assert cursor.feed(page, True) == [act("d", 1), act("e", 0)]
+    assert walk.feed(page, True) == [act("d", 1), act("e", 0)]
 
 
 def test_caller_end_date_filters_out_actions_at_or_after_it() -> None:
     """An action created at or after the caller's ``end_date`` is never yielded, even when
     an inclusive server returns it."""
-    cursor = start_cursor(5, end_date=at_ms(3) + ONE_US)
-    cursor.next_request()
+    walk = start_walk(5, end_date=at_ms(3) + ONE_US)
+    walk.next_request()
     page = [act("at-ceil", 4), act("at", 3), act("before", 2)]
-    assert cursor.feed(page, False) == [act("at", 3), act("before", 2)]
-    assert cursor.inclusive is True  # at-ceil was created at the end_date sent (4 ms)
+    assert walk.feed(page, False) == [act("at", 3), act("before", 2)]
+    assert walk.inclusive is True  # at-ceil was created at the end_date sent (4 ms)
 
 
 @pytest.mark.parametrize(
@@ -1035,8 +1036,8 @@ def test_walk_yields_actions_strictly_before_the_caller_end_date(
     server = ModelServer(actions, reading, reports_has_more=False)
     expected = [a for a in actions if a.id[3:] in names]
     audit = WalkAudit(page_size, reading, end_date, expected)
-    result = walk(
-        start_cursor(page_size, end_date),
+    result = walk_to_end(
+        start_walk(page_size, end_date),
         server.answer,
         max_requests=loop_guard(len(actions)),
         audit=audit,
@@ -1050,12 +1051,12 @@ def test_walk_yields_actions_strictly_before_the_caller_end_date(
 @pytest.mark.parametrize("page_length", [0, 1, 3])
 def test_has_more_false_ends_the_walk_even_after_a_full_page(page_length: int) -> None:
     """``has_more: false`` is final, whatever the page's length."""
-    cursor = start_cursor(3)
-    cursor.next_request()
+    walk = start_walk(3)
+    walk.next_request()
     page = [act(f"x{i}", -i) for i in range(page_length)]
-    assert cursor.feed(page, False) == page
-    assert cursor.done
-    assert cursor.next_request() is None
+    assert walk.feed(page, False) == page
+    assert walk.done
+    assert walk.next_request() is None
 
 
 @pytest.mark.parametrize(("page_length", "done"), [(0, True), (2, True), (3, False)])
@@ -1063,33 +1064,33 @@ def test_absent_has_more_ends_the_walk_on_a_page_shorter_than_limit(
     page_length: int, done: bool
 ) -> None:
     """With ``has_more`` absent, a full page means "maybe more"; a shorter one is the end."""
-    cursor = start_cursor(3)
-    cursor.next_request()
-    cursor.feed([act(f"x{i}", -i) for i in range(page_length)], None)
-    assert cursor.done is done
-    assert (cursor.next_request() is None) is done
+    walk = start_walk(3)
+    walk.next_request()
+    walk.feed([act(f"x{i}", -i) for i in range(page_length)], None)
+    assert walk.done is done
+    assert (walk.next_request() is None) is done
 
 
 def test_has_more_true_is_trusted_for_a_short_page() -> None:
     """``has_more: true`` continues the walk even when the page is shorter than ``limit``."""
-    cursor = start_cursor(3)
-    cursor.next_request()
-    cursor.feed([act("x", 0)], True)
-    assert not cursor.done
-    assert cursor.next_request() == PageRequest(limit=4, end_date=at_ms(1))
+    walk = start_walk(3)
+    walk.next_request()
+    walk.feed([act("x", 0)], True)
+    assert not walk.done
+    assert walk.next_request() == PageRequest(limit=4, end_date=at_ms(1))
 
 
 def test_feed_without_a_pending_request_raises_runtime_error() -> None:
     """``feed`` before any ``next_request``, or twice for one request, is a caller bug."""
-    cursor = start_cursor(3)
+    walk = start_walk(3)
     with pytest.raises(RuntimeError, match="without a pending next_request"):
-        cursor.feed([], None)
-    cursor.next_request()
-    cursor.feed([act("x", 0)], True)
+        walk.feed([], None)
+    walk.next_request()
+    walk.feed([act("x", 0)], True)
     with pytest.raises(RuntimeError, match="without a pending next_request"):
-        cursor.feed([act("y", -1)], True)
-    assert cursor.requests_made == 1
-    assert cursor.floor == at_ms(0)
+        walk.feed([act("y", -1)], True)
+    assert walk.requests_made == 1
+    assert walk.floor == at_ms(0)
 
 
 @pytest.mark.parametrize(
@@ -1099,7 +1100,7 @@ def test_feed_without_a_pending_request_raises_runtime_error() -> None:
 def test_page_size_outside_1_to_100_is_refused(page_size: object, error: type[Exception]) -> None:
     """``page_size`` is checked like ``limit``: an int in 1..100."""
     with pytest.raises(error, match="page_size"):
-        PaginationCursor[Action](page_size=page_size)  # type: ignore[arg-type]
+        TimeWalk[Action](page_size=page_size)  # type: ignore[arg-type]
 
 
 # --- table-driven: PaginationError ----------------------------------------------------
@@ -1107,37 +1108,37 @@ def test_page_size_outside_1_to_100_is_refused(page_size: object, error: type[Ex
 
 def test_empty_page_with_has_more_raises_after_one_retry_at_limit_100() -> None:
     """``has_more: true`` with an empty page: one retry with ``limit=100``, then
-    PaginationError (not an endless loop); the cursor is done afterwards."""
-    cursor = start_cursor(10)
-    assert cursor.next_request() == PageRequest(limit=10, end_date=None)
-    assert cursor.feed([], True) == []
-    assert cursor.next_request() == PageRequest(limit=100, end_date=None)
+    PaginationError (not an endless loop); the walk is done afterwards."""
+    walk = start_walk(10)
+    assert walk.next_request() == PageRequest(limit=10, end_date=None)
+    assert walk.feed([], True) == []
+    assert walk.next_request() == PageRequest(limit=100, end_date=None)
     with pytest.raises(PaginationError, match="cannot advance") as info:
-        cursor.feed([], True)
+        walk.feed([], True)
     assert info.value.end_date is None
     assert "end_date=not sent" in str(info.value)
-    assert cursor.done
-    assert cursor.next_request() is None
+    assert walk.done
+    assert walk.next_request() is None
 
 
 def test_empty_page_with_has_more_at_limit_100_raises_at_once() -> None:
     """At ``limit=100`` there is no larger request to try: PaginationError on the first."""
-    cursor = start_cursor(100)
-    cursor.next_request()
+    walk = start_walk(100)
+    walk.next_request()
     with pytest.raises(PaginationError):
-        cursor.feed([], True)
+        walk.feed([], True)
 
 
 def test_empty_page_with_has_more_mid_walk_names_the_end_date_it_was_stuck_at() -> None:
     """Mid-walk, the error carries the ``end_date`` sent, in the wire format."""
-    cursor = start_cursor(5)
-    cursor.next_request()
-    cursor.feed([act("x", 7)], True)
-    assert cursor.next_request() == PageRequest(limit=6, end_date=at_ms(8))
-    assert cursor.feed([], True) == []
-    assert cursor.next_request() == PageRequest(limit=100, end_date=at_ms(8))
+    walk = start_walk(5)
+    walk.next_request()
+    walk.feed([act("x", 7)], True)
+    assert walk.next_request() == PageRequest(limit=6, end_date=at_ms(8))
+    assert walk.feed([], True) == []
+    assert walk.next_request() == PageRequest(limit=100, end_date=at_ms(8))
     with pytest.raises(PaginationError) as info:
-        cursor.feed([], True)
+        walk.feed([], True)
     assert info.value.end_date == "2022-09-05T11:40:17.008Z"
 
 
@@ -1154,8 +1155,8 @@ def test_tie_group_over_100_raises_pagination_error(
     server = ModelServer(
         actions, reading, PageOrder.SHUFFLED, reports_has_more, random.Random(big + page_size)
     )
-    cursor = start_cursor(page_size)
-    result = walk(cursor, server.answer, max_requests=loop_guard(len(actions)))
+    walk = start_walk(page_size)
+    result = walk_to_end(walk, server.answer, max_requests=loop_guard(len(actions)))
     assert isinstance(result.error, PaginationError)
     assert_no_skip_before_error(result, actions, stuck_at=at_ms(0))
 
@@ -1165,8 +1166,8 @@ def test_caller_end_date_at_the_end_of_the_datetime_range_is_usable() -> None:
     crash rounding it up to the millisecond."""
     actions = make_actions((0, 3), (-1, 2))
     server = ModelServer(actions, Reading.EXCLUSIVE)
-    cursor = start_cursor(2, end_date=datetime.max.replace(tzinfo=UTC))
-    result = walk(cursor, server.answer, max_requests=loop_guard(len(actions)))
+    walk = start_walk(2, end_date=datetime.max.replace(tzinfo=UTC))
+    result = walk_to_end(walk, server.answer, max_requests=loop_guard(len(actions)))
     assert_exact_walk(result, expected_actions(actions, None))
 
 
@@ -1185,19 +1186,17 @@ def test_tie_group_in_the_last_millisecond_of_the_datetime_range_is_walked_whole
     actions = [Action(f"aa_last_{i}", LAST_MS) for i in range(3)]
     actions.append(Action("aa_before", LAST_MS - ONE_MS))
     server = ModelServer(actions, reading, ties=TieOrder.STABLE)
-    cursor = start_cursor(1, end_date)
-    result = walk(cursor, server.answer, max_requests=loop_guard(len(actions)))
+    walk = start_walk(1, end_date)
+    result = walk_to_end(walk, server.answer, max_requests=loop_guard(len(actions)))
     assert_exact_walk(result, expected_actions(actions, end_date))
 
 
 # --- since, and resuming from a saved position ------------------------------------------
 
 
-def walk_plain(
-    cursor: PaginationCursor[Action], server: ModelServer, *, max_requests: int
-) -> list[Action]:
-    """Walk to the end without an audit; fail on a PaginationError or an endless walk."""
-    result = walk(cursor, server.answer, max_requests=max_requests)
+def walk_plain(walk: TimeWalk[Action], server: ModelServer, *, max_requests: int) -> list[Action]:
+    """WalkResult to the end without an audit; fail on a PaginationError or an endless walk."""
+    result = walk_to_end(walk, server.answer, max_requests=max_requests)
     assert result.error is None, result.error
     return result.yielded
 
@@ -1231,10 +1230,8 @@ def test_since_yields_exactly_the_actions_at_or_after_it_and_stops_there(
     server = ModelServer(
         scenario.actions, reading, order, reports_has_more, random.Random(seed), ties
     )
-    cursor: PaginationCursor[Action] = PaginationCursor(
-        page_size=page_size, end_date=scenario.end_date, since=since
-    )
-    yielded = walk_plain(cursor, server, max_requests=loop_guard(len(scenario.actions)))
+    walk: TimeWalk[Action] = TimeWalk(page_size=page_size, end_date=scenario.end_date, since=since)
+    yielded = walk_plain(walk, server, max_requests=loop_guard(len(scenario.actions)))
     expected = [a for a in scenario.expected() if a.created_at >= since]
     assert Counter(a.id for a in yielded) == Counter(a.id for a in expected)
     assert is_newest_first(yielded)
@@ -1262,42 +1259,64 @@ def test_resuming_from_any_position_of_a_page_loses_and_repeats_nothing(
     cut: int,
     seed: int,
 ) -> None:
-    """A position saved after any yielded action (the state a stream's cursor token holds:
-    floor = the last yielded time, seen = the ids yielded at it) restored into a fresh
-    cursor yields exactly the rest."""
+    """``position_in_page`` after any yielded action of any page (what a stream's resume
+    token holds), restored into a fresh walk, yields exactly the rest."""
     server = ModelServer(
         scenario.actions, reading, order, reports_has_more, random.Random(seed), ties
     )
-    first: PaginationCursor[Action] = PaginationCursor(
-        page_size=page_size, end_date=scenario.end_date
-    )
+    first: TimeWalk[Action] = TimeWalk(page_size=page_size, end_date=scenario.end_date)
     expected = scenario.expected()
     stop_after = cut % (len(expected) + 1)
     yielded: list[Action] = []
-    while len(yielded) < stop_after and (request := first.next_request()) is not None:
+    state = first.snapshot()
+    while (request := first.next_request()) is not None:
         page, has_more = server.answer(request.params())
-        yielded += first.feed(page, has_more)
-    before = yielded[:stop_after]
-    if before:
-        last = before[-1].created_at
-        state = CursorState(
-            floor=last,
-            seen=frozenset(a.id for a in before if a.created_at == last),
-            inclusive=first.inclusive,
-            done=False,
-            requests_made=0,
-            escalate=False,
-        )
-    else:
-        state = PaginationCursor[Action](page_size=page_size, end_date=scenario.end_date).snapshot()
-    second: PaginationCursor[Action] = PaginationCursor(
-        page_size=page_size, end_date=scenario.end_date
-    )
-    second.restore(state)
+        before = first.snapshot()
+        fresh = first.feed(page, has_more)
+        taken = min(len(fresh), stop_after - len(yielded))
+        yielded += fresh[:taken]
+        state = position_in_page(before, first.snapshot(), fresh, taken)
+        if (len(yielded) == stop_after and taken < len(fresh)) or first.done:
+            break
+    second: TimeWalk[Action] = TimeWalk(page_size=page_size, end_date=scenario.end_date)
+    second.restore(WalkPosition.from_portable(state.portable()))  # as a token keeps it
     rest = walk_plain(second, server, max_requests=loop_guard(len(scenario.actions)))
-    ids = [a.id for a in before + rest]
+    ids = [a.id for a in yielded + rest]
     assert len(ids) == len(set(ids)), "an action was repeated across the resume"
     assert Counter(ids) == Counter(a.id for a in expected), "an action was lost"
+
+
+def test_a_position_in_a_page_counts_the_ties_yielded_before_the_page() -> None:
+    """Stopped after the first action of a page whose newest action shares the floor's
+    millisecond: the position's ids at the floor include those yielded before."""
+    walk = start_walk(2)
+    assert walk.next_request() is not None
+    walk.feed([act("a", 10), act("b", 9)], True)
+    before = walk.snapshot()
+    assert walk.next_request() is not None
+    fresh = walk.feed([act("b", 9), act("c", 9), act("d", 8)], True)
+    assert [action.id for action in fresh] == ["aa_c", "aa_d"]
+    after = walk.snapshot()
+    assert position_in_page(before, after, fresh, 0) == before
+    assert position_in_page(before, after, fresh, 2) == after
+    middle = position_in_page(before, after, fresh, 1)
+    assert (middle.floor, middle.seen, middle.done) == (at_ms(9), {"aa_b", "aa_c"}, False)
+
+
+def test_a_pagination_error_is_final_even_after_a_restore() -> None:
+    """The stream puts the walk back after any error; after a PaginationError the walk
+    must stay over, or iterating again would ask the server the same in vain."""
+    walk = start_walk(100)
+    crowd = [act(f"x{i}", 5) for i in range(100)]
+    assert walk.next_request() is not None
+    walk.feed(crowd, True)
+    saved = walk.snapshot()
+    assert walk.next_request() == PageRequest(limit=100, end_date=at_ms(5) + ONE_MS)
+    with pytest.raises(PaginationError):
+        walk.feed(crowd, True)  # nothing new, and no other request to try
+    walk.restore(saved)
+    assert walk.done
+    assert walk.next_request() is None
 
 
 def test_snapshot_and_restore_undo_a_feed() -> None:
@@ -1305,199 +1324,23 @@ def test_snapshot_and_restore_undo_a_feed() -> None:
     one that fetched that page."""
     actions = make_actions((0, 3), (-1, 3), (-2, 3))
     server = ModelServer(actions, Reading.EXCLUSIVE)
-    cursor = start_cursor(2)
-    request = cursor.next_request()
+    walk = start_walk(2)
+    request = walk.next_request()
     assert request is not None
-    cursor.feed(*server.answer(request.params()))
-    second = cursor.next_request()
-    saved = cursor.snapshot()
-    cursor.feed(*server.answer(second.params() if second else {}))
-    cursor.restore(saved)
-    assert cursor.next_request() == second
-
-
-# --- guessing the next request (what prefetch sends before a page is decoded) ----------
-
-
-def wire_time(moment: datetime) -> str:
-    """``moment`` as the API writes it (the test's own formatter)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def page_body(page: Sequence[Action], has_more: bool | None, *, compact: bool) -> bytes:
-    """The page as the API would send it: other fields around ``created_at``, an
-    ``updated_at`` that may equal another action's ``created_at``, ``has_more`` last
-    (left out when ``None``)."""
-    items = [
-        {
-            "id": action.id,
-            "type": "CUSTOMERS.IMPORT_CSV",
-            "status": "DONE",
-            "created_at": wire_time(action.created_at),
-            "updated_at": wire_time(action.created_at + ONE_MS),
-            "object": "async_action",
-        }
-        for action in page
-    ]
-    body: dict[str, object] = {"object": "list", "data_ref": "async_actions"}
-    body["async_actions"] = items
-    if has_more is not None:
-        body["has_more"] = has_more
-    return json.dumps(body, separators=(",", ":") if compact else (", ", ": ")).encode()
-
-
-@settings(max_examples=400, deadline=None)
-@given(**WALKS, compact=st.booleans())
-@_with_examples(
-    [
-        {**case, "order": PageOrder.NEWEST_FIRST, "compact": compact}
-        for case in _NASTY_EXAMPLES
-        for compact in (True, False)
-    ]
-)
-def test_guess_from_the_raw_page_is_the_next_request_when_the_page_is_newest_first(
-    scenario: Scenario,
-    reading: Reading,
-    order: PageOrder,
-    ties: TieOrder,
-    reports_has_more: bool,
-    page_size: int,
-    seed: int,
-    compact: bool,
-) -> None:
-    """On every page of a walk: ``feed(..., newest_first=True)`` on a page that is
-    newest first does what ``feed`` does; the guess made from the page's bytes
-    (before ``feed``) changes nothing in the cursor; on a newest-first page (the
-    API's order), it is exactly the request ``next_request`` makes after ``feed``
-    whenever the page moves the floor back and the walk goes on, and ``None``
-    otherwise. (Other orders may make a wrong guess: the stream checks each guess
-    before using it.)"""
-    server = ModelServer(
-        scenario.actions,
-        reading,
-        order=order,
-        reports_has_more=reports_has_more,
-        rng=random.Random(seed),
-        ties=ties,
-    )
-    cursor: PaginationCursor[Action] = PaginationCursor(
-        page_size=page_size, end_date=scenario.end_date
-    )
-    guessed = 0
-    requests = 0
-    while (request := cursor.next_request()) is not None:
-        requests += 1
-        assert requests <= loop_guard(len(scenario.actions))
-        page, has_more = server.answer(request.params())
-        tail = peek_page_tail(page_body(page, has_more, compact=compact), request.end_date)
-        state = cursor.snapshot()
-        guess = None if tail is None else cursor.guess_next_request(**tail._asdict())
-        assert cursor.snapshot() == state, "guessing changed the cursor"
-        floor, stop = cursor.floor, cursor.end_date
-        oldest = min((action.created_at for action in page), default=None)
-        moves = (
-            oldest is not None
-            and (floor is None or oldest < floor)
-            and (stop is None or oldest < stop)
-        )
-        twin: PaginationCursor[Action] = PaginationCursor(
-            page_size=page_size, end_date=scenario.end_date
-        )
-        twin.restore(state)
-        assert twin.next_request() == request
-        try:
-            fresh = cursor.feed(page, has_more)
-        except PaginationError:
-            assert guess is None
-            with pytest.raises(PaginationError):
-                twin.feed(page, has_more, newest_first=is_newest_first(page))
-            break
-        # A caller that checked the order may say so: the same outcome, without a sort.
-        assert twin.feed(page, has_more, newest_first=is_newest_first(page)) == fresh
-        assert twin.snapshot() == cursor.snapshot()
-        real = cursor.next_request()
-        if order is PageOrder.NEWEST_FIRST:
-            assert guess == (real if moves else None), (request, page, has_more)
-            guessed += guess is not None
-    if order is PageOrder.NEWEST_FIRST and requests > 2 and len(scenario.actions) > 0:
-        target(float(guessed), label="guesses made")
-
-
-def test_guess_expects_the_inclusive_reading_a_page_reveals() -> None:
-    """A page holding an action created exactly at the ``end_date`` sent shows the API
-    reads ``end_date`` as inclusive: the guess asks for ``end_date = floor`` already."""
-    cursor = start_cursor(2)
-    request = cursor.next_request()
-    assert request is not None
-    cursor.feed([act("a", 10), act("b", 9)], True)
-    request = cursor.next_request()
-    assert request == PageRequest(limit=3, end_date=at_ms(10))  # floor + 1 ms: unknown reading
-    page = [act("c", 10), act("d", 8)]  # "c" sits at the end_date sent: inclusive
-    tail = peek_page_tail(page_body(page, True, compact=True), request.end_date)
-    assert tail is not None
-    assert tail.at_bound
-    guess = cursor.guess_next_request(**tail._asdict())
-    cursor.feed(page, True)
-    assert cursor.inclusive is True
-    assert guess == cursor.next_request() == PageRequest(limit=3, end_date=at_ms(8))
-
-
-@pytest.mark.parametrize(
-    ("has_more", "length", "guessed"),
-    [(True, 2, True), (False, 2, False), (None, 2, True), (None, 1, False)],
-)
-def test_no_guess_for_a_page_that_ends_the_walk(
-    has_more: bool | None, length: int, guessed: bool
-) -> None:
-    cursor = start_cursor(2)
-    request = cursor.next_request()
-    assert request is not None
-    page = [act("a", 10), act("b", 9)][:length]
-    tail = peek_page_tail(page_body(page, has_more, compact=True), request.end_date)
-    assert tail is not None
-    guess = cursor.guess_next_request(**tail._asdict())
-    cursor.feed(page, has_more)
-    assert (guess is not None) is guessed
-    assert guess == cursor.next_request()
-
-
-def test_no_guess_when_the_floor_would_not_move() -> None:
-    """A page of actions at the floor adds to the ids seen there: the limit is not
-    foreseeable from the bytes, so no guess."""
-    cursor = start_cursor(2)
-    assert cursor.next_request() is not None
-    cursor.feed([act("a", 10), act("b", 10)], True)
-    request = cursor.next_request()
-    assert request is not None
-    page = [act("a", 10), act("b", 10), act("c", 10)]
-    tail = peek_page_tail(page_body(page, True, compact=True), request.end_date)
-    assert tail is not None
-    assert cursor.guess_next_request(**tail._asdict()) is None
-    cursor.feed(page, True)
-    assert cursor.next_request() == PageRequest(limit=5, end_date=at_ms(11))
-
-
-def test_no_guess_without_a_pending_request_or_after_the_walk() -> None:
-    cursor = start_cursor(2)
-    assert (
-        cursor.guess_next_request(oldest=at_ms(1), ties=1, actions=2, has_more=True, at_bound=False)
-        is None
-    )  # nothing asked yet
-    assert cursor.next_request() is not None
-    cursor.feed([act("a", 10)], False)
-    assert cursor.next_request() is None
-    assert (
-        cursor.guess_next_request(oldest=at_ms(1), ties=1, actions=2, has_more=True, at_bound=False)
-        is None
-    )
+    walk.feed(*server.answer(request.params()))
+    second = walk.next_request()
+    saved = walk.snapshot()
+    walk.feed(*server.answer(second.params() if second else {}))
+    walk.restore(saved)
+    assert walk.next_request() == second
 
 
 @pytest.mark.parametrize("floor_set", [False, True], ids=["first_page", "later_page"])
 def test_an_action_sent_twice_in_one_page_is_yielded_once(floor_set: bool) -> None:
-    cursor = start_cursor(3)
-    assert cursor.next_request() is not None
+    walk = start_walk(3)
+    assert walk.next_request() is not None
     if floor_set:
-        cursor.feed([act("a", 20), act("b", 19), act("c", 18)], True)
-        assert cursor.next_request() is not None
+        walk.feed([act("a", 20), act("b", 19), act("c", 18)], True)
+        assert walk.next_request() is not None
     page = [act("x", 10), act("y", 9), act("x", 10)]
-    assert [action.id for action in cursor.feed(page, True)] == ["aa_x", "aa_y"]
+    assert [action.id for action in walk.feed(page, True)] == ["aa_x", "aa_y"]
