@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voucherify_async import RateLimit
-from voucherify_async._client import split_range
+from voucherify_async import RateLimit, VoucherifyClient
 from voucherify_async._ratelimit import RateGate
+from voucherify_async._split import first_walks
 from voucherify_async._token import decode_token, encode_token, parameters_digest
 from voucherify_async._walk import WalkPosition
 
@@ -87,32 +87,38 @@ def test_a_token_must_be_a_string() -> None:
     span_ms=st.integers(min_value=1, max_value=10**10),
     partitions=st.integers(min_value=1, max_value=64),
 )
-def test_split_range_covers_the_range_with_disjoint_windows_newest_first(
+def test_a_new_scan_starts_with_walks_covering_the_range_disjoint_newest_first(
     start: datetime, span_ms: int, partitions: int
 ) -> None:
     stop = start + timedelta(milliseconds=span_ms)
-    windows = split_range(start, stop, partitions)
-    assert 1 <= len(windows) <= partitions
-    assert windows[0][1] == stop
-    assert windows[-1][0] == start
-    for (low, high), (next_low, next_high) in itertools.pairwise(windows):
-        assert next_high == low  # contiguous, newest first: no gap, no overlap
-        assert low < high
-        assert next_low < next_high
+    walks = first_walks(start, stop, partitions, now=stop)
+    assert 1 <= len(walks) <= partitions
+    assert walks[0].end == stop
+    assert walks[-1].since == start
+    for newer, older in itertools.pairwise(walks):
+        assert older.end == newer.since  # contiguous, newest first: no gap, no overlap
+        assert newer.since is not None
+        assert newer.end is not None
+        assert newer.since < newer.end
 
 
 @pytest.mark.parametrize(
     ("partitions", "error"),
     [(0, ValueError), (65, ValueError), (True, TypeError), (2.0, TypeError)],
 )
-def test_split_range_checks_partitions(partitions: object, error: type[Exception]) -> None:
-    with pytest.raises(error):
-        split_range(T0, T0 + timedelta(days=1), partitions)
+def test_scan_checks_partitions_at_once(partitions: object, error: type[Exception]) -> None:
+    client = VoucherifyClient("a", "b")
+    with pytest.raises(error, match="partitions"):
+        client.scan_async_actions(
+            since=T0,
+            end_date=T0 + timedelta(days=1),
+            partitions=partitions,  # type: ignore[arg-type]
+        )
 
 
-def test_split_range_needs_since_before_end_date() -> None:
+def test_scan_needs_since_before_end_date() -> None:
     with pytest.raises(ValueError, match="before"):
-        split_range(T0, T0, 4)
+        VoucherifyClient("a", "b").scan_async_actions(since=T0, end_date=T0, partitions=4)
 
 
 def test_the_gate_waits_until_the_reset_when_nothing_remains() -> None:

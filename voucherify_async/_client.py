@@ -15,14 +15,13 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import itertools
 import logging
 import math
 import os
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -63,13 +62,13 @@ from ._params import (
 )
 from ._ratelimit import RateGate
 from ._scan import AsyncActionScan, ScanEngine
-from ._split import WalkRange, decode_scan_token, fresh_position, scan_digest, split_evenly
+from ._split import decode_scan_token, first_walks, scan_digest
 from ._stream import AsyncActionStream
 from ._token import decode_token, parameters_digest
 from ._walk import PageRequest, TimeWalk, WalkPosition
 from ._wire import LIST_PATH, request_headers, resolve_connection
 
-__all__ = ["VoucherifyClient", "split_range"]
+__all__ = ["VoucherifyClient"]
 
 logger = logging.getLogger("voucherify_async")
 
@@ -97,30 +96,6 @@ def _check_partitions(partitions: object) -> int:
     if not 1 <= partitions <= _MAX_PARTITIONS:
         raise ValueError(f"partitions must be from 1 to {_MAX_PARTITIONS}, got {partitions}")
     return partitions
-
-
-def split_range(
-    start: datetime, stop: datetime, partitions: object
-) -> list[tuple[datetime, datetime]]:
-    """Split ``[start, stop)`` into ``partitions`` windows of (almost) equal length,
-    newest first, on whole milliseconds.
-
-    Raises:
-        TypeError, ValueError: ``partitions`` not an int in 1..64, or ``start`` not
-            before ``stop``.
-    """
-    partitions = _check_partitions(partitions)
-    if not start < stop:
-        raise ValueError(
-            f"since ({start.isoformat()}) must be before end_date ({stop.isoformat()})"
-        )
-    span_ms = (stop - start) // timedelta(milliseconds=1)
-    step = max(1, -(-span_ms // partitions))
-    offsets = (timedelta(milliseconds=step * i) for i in range(partitions))
-    # Offsets, not edges, are compared: an edge past the stop may be past year 9999 too.
-    bounds = [start + offset for offset in offsets if offset < stop - start] + [stop]
-    windows = list(itertools.pairwise(bounds))
-    return windows[::-1]
 
 
 async def _read_body(answer: aiohttp.ClientResponse, max_size: int, url: str) -> bytes:
@@ -684,19 +659,7 @@ class VoucherifyClient:
             state = decode_scan_token(cursor, parameters)
             walks, lower = list(state.walks), state.lower
         else:
-            lower = start
-            if start is not None:
-                # Split by time at once: the walks that find their part empty (the newest
-                # action long before end_date, or before now) split the others later.
-                top = stop if stop is not None else datetime.now(UTC)
-                cuts = split_evenly(start, top, partitions) if start < top else []
-                edges = [start, *cuts, stop]
-                walks = [
-                    WalkRange(low, high, fresh_position())
-                    for low, high in reversed(list(itertools.pairwise(edges)))
-                ]
-            else:
-                walks = [WalkRange(start, stop, fresh_position())]
+            walks, lower = first_walks(start, stop, partitions, now=datetime.now(UTC)), start
         return AsyncActionScan(
             ScanEngine(
                 open_stream=functools.partial(self._scan_stream, page_size),

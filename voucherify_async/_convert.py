@@ -35,7 +35,7 @@ from ._models import (
     OperationStatus,
 )
 
-__all__ = ["configure_converter", "make_converter", "parse_timestamp"]
+__all__ = ["make_converter", "parse_timestamp"]
 
 _E = TypeVar("_E", bound=enum.StrEnum)
 

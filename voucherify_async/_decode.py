@@ -44,7 +44,6 @@ __all__ = [
     "decode_page",
     "error_from_response",
     "header",
-    "loads",
     "parse_json",
     "read_page",
     "reset_delay",

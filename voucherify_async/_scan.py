@@ -39,7 +39,7 @@ from ._split import (
 from ._stream import AsyncActionStream
 from ._walk import WalkPosition, position_in_page
 
-__all__ = ["AsyncActionScan", "OpenStream", "Probe", "ScanEngine"]
+__all__ = ["AsyncActionScan", "ScanEngine"]
 
 OpenStream = Callable[[datetime | None, datetime | None, WalkPosition], AsyncActionStream]
 """Opens a stream over ``[since, end)`` standing at a position."""

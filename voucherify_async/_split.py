@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -41,13 +42,13 @@ import attrs
 from ._walk import WalkPosition
 
 __all__ = [
-    "SCAN_TOKEN_VERSION",
     "HistoryStart",
     "ScanState",
     "WalkProgress",
     "WalkRange",
     "decode_scan_token",
     "encode_scan_token",
+    "first_walks",
     "fresh_position",
     "plan_split",
     "scan_digest",
@@ -180,6 +181,25 @@ def plan_split(
     if not (since < at < walk.top):
         return None
     return index, at
+
+
+def first_walks(
+    since: datetime | None, end: datetime | None, parts: int, *, now: datetime
+) -> list[WalkRange]:
+    """The walks a new scan of ``[since, end)`` starts with, newest first: with ``since``,
+    ``parts`` ranges of equal length up to ``end`` (or ``now``), the oldest open-ended
+    when there is no ``end`` (the walks that find their part empty split the others
+    later); without ``since``, one walk over everything (the history's start is found
+    while it walks)."""
+    if since is None:
+        return [WalkRange(since, end, fresh_position())]
+    top = end if end is not None else now
+    cuts = split_evenly(since, top, parts) if since < top else []
+    edges = [since, *cuts, end]
+    return [
+        WalkRange(low, high, fresh_position())
+        for low, high in reversed(list(itertools.pairwise(edges)))
+    ]
 
 
 def split_evenly(since: datetime, end: datetime, parts: int) -> list[datetime]:

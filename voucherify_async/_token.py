@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import json
 from datetime import datetime
@@ -42,7 +41,6 @@ def _checksum(raw: bytes) -> bytes:
     return hashlib.sha256(_SALT + raw).digest()[:12]
 
 
-@functools.lru_cache(maxsize=128)
 def parameters_digest(end_date: datetime | None, since: datetime | None) -> str:
     """A short digest of the stream parameters a token belongs to."""
     parts = [moment.isoformat() if moment is not None else "" for moment in (end_date, since)]

@@ -33,15 +33,9 @@ from yarl import URL
 from ._version import __version__
 
 __all__ = [
-    "CHANNEL",
     "CLUSTERS",
-    "ENV_API_URL",
-    "ENV_APP_ID",
-    "ENV_APP_TOKEN",
-    "ENV_CLUSTER",
     "LIST_PATH",
     "Connection",
-    "check_credential",
     "request_headers",
     "resolve_connection",
 ]

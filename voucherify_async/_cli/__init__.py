@@ -54,7 +54,7 @@ from ._fake_server import add_fake_server_parser
 from ._get import add_get_parser
 from ._list import add_list_parser
 
-__all__ = ["PROG", "build_parser", "main"]
+__all__ = ["PROG", "main"]
 
 _EPILOG = f"""\
 examples:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from voucherify_async.testing._timestamps import Timestamp, parse_timestamp
 
-__all__ = ["MAX_LIMIT", "InvalidQuery", "parse_end_date", "parse_limit"]
+__all__ = ["InvalidQuery", "parse_end_date", "parse_limit"]
 
 MAX_LIMIT = 100
 

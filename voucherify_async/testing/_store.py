@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from voucherify_async.testing._timestamps import timestamp_ms
 
-__all__ = ["ActionStore", "Page", "list_body"]
+__all__ = ["ActionStore", "list_body"]
 
 Action = Mapping[str, Any]
 
