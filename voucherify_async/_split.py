@@ -28,17 +28,15 @@ The model is Apache Beam's splittable source (``RangeTracker.try_claim`` /
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import itertools
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import attrs
 
+from ._token import seal, unseal
 from ._walk import WalkPosition
 
 __all__ = [
@@ -57,7 +55,6 @@ __all__ = [
 
 _ONE_MS = timedelta(milliseconds=1)
 SCAN_TOKEN_VERSION = "scan1"  # noqa: S105  # a format version, not a secret
-_SALT = b"voucherify-async scan cursor v1\n"
 # The earliest moment the history can begin at, for the range finder (before the API).
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -324,18 +321,6 @@ def scan_digest(since: datetime | None, end_date: datetime | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _checksum(raw: bytes) -> bytes:
-    return hashlib.sha256(_SALT + raw).digest()[:12]
-
-
 def _moment(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -367,8 +352,7 @@ def encode_scan_token(state: ScanState) -> str:
             for walk in state.walks
         ],
     }
-    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    return f"{SCAN_TOKEN_VERSION}.{_b64(raw)}.{_b64(_checksum(raw))}"
+    return seal(SCAN_TOKEN_VERSION, payload)
 
 
 def decode_scan_token(token: object, parameters: str) -> ScanState:
@@ -380,24 +364,13 @@ def decode_scan_token(token: object, parameters: str) -> ScanState:
             version, a stream's token), or made by a scan with other ``since`` or
             ``end_date``.
     """
-    if not isinstance(token, str):
-        raise TypeError(f"cursor must be a str, not {type(token).__name__}")
-    version, _, rest = token.partition(".")
-    if version != SCAN_TOKEN_VERSION:
-        raise ValueError(
-            f"cursor is not a scan cursor token of voucherify-async (it starts with "
-            f"{version[:10]!r}; a scan's token starts with {SCAN_TOKEN_VERSION!r})"
-        )
-    body, _, check = rest.partition(".")
+    payload = unseal(
+        token,
+        SCAN_TOKEN_VERSION,
+        "cursor is not a scan cursor token of voucherify-async (it starts with {start}; "
+        f"a scan's token starts with {SCAN_TOKEN_VERSION!r})",
+    )
     try:
-        raw = _unb64(body)
-        valid = _unb64(check) == _checksum(raw)
-    except (binascii.Error, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError("cursor token is damaged or was edited (its checksum does not match)")
-    try:
-        payload = json.loads(raw)
         made_for = payload["p"]
         lower = _read_moment(payload["l"])
         walks = []

@@ -18,15 +18,21 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from ._walk import WalkPosition
 
-__all__ = ["decode_token", "encode_token", "parameters_digest"]
+__all__ = ["decode_token", "encode_token", "parameters_digest", "seal", "unseal"]
 
 TOKEN_VERSION = "v1"  # noqa: S105  # a format version, not a secret
-_SALT = b"voucherify-async cursor v1\n"
+
+
+_SALTS = {
+    TOKEN_VERSION: b"voucherify-async cursor v1\n",
+    "scan1": b"voucherify-async scan cursor v1\n",
+}
 
 
 def _b64(data: bytes) -> str:
@@ -37,8 +43,43 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _checksum(raw: bytes) -> bytes:
-    return hashlib.sha256(_SALT + raw).digest()[:12]
+def _checksum(version: str, raw: bytes) -> bytes:
+    return hashlib.sha256(_SALTS[version] + raw).digest()[:12]
+
+
+def seal(version: str, payload: Mapping[str, Any]) -> str:
+    """``payload`` as a token of the format ``version`` (``v1``: a stream's, ``scan1``: a
+    scan's): ``<version>.<base64url JSON>.<base64url checksum>``."""
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    return f"{version}.{_b64(raw)}.{_b64(_checksum(version, raw))}"
+
+
+def unseal(token: object, version: str, not_this_version: str) -> Any:
+    """The JSON payload of a token made by :func:`seal` with ``version``.
+
+    Raises:
+        TypeError: ``token`` is not a string.
+        ValueError: another version (the message is ``not_this_version``, with
+            ``{start}`` the token's first characters), a damaged or edited token, or
+            a payload that is not JSON.
+    """
+    if not isinstance(token, str):
+        raise TypeError(f"cursor must be a str, not {type(token).__name__}")
+    start, _, rest = token.partition(".")
+    if start != version:
+        raise ValueError(not_this_version.format(start=repr(start[:10])))
+    body, _, check = rest.partition(".")
+    try:
+        raw = _unb64(body)
+        valid = _unb64(check) == _checksum(version, raw)
+    except (binascii.Error, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError("cursor token is damaged or was edited (its checksum does not match)")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"cursor token is not readable: {exc}") from None
 
 
 def parameters_digest(end_date: datetime | None, since: datetime | None) -> str:
@@ -50,9 +91,7 @@ def parameters_digest(end_date: datetime | None, since: datetime | None) -> str:
 
 def encode_token(state: WalkPosition, parameters: str) -> str:
     """The token for ``state`` in a stream whose parameters digest to ``parameters``."""
-    payload: dict[str, Any] = {**state.portable(), "p": parameters}
-    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    return f"{TOKEN_VERSION}.{_b64(raw)}.{_b64(_checksum(raw))}"
+    return seal(TOKEN_VERSION, {**state.portable(), "p": parameters})
 
 
 def decode_token(token: object, parameters: str) -> WalkPosition:
@@ -63,24 +102,13 @@ def decode_token(token: object, parameters: str) -> WalkPosition:
         ValueError: not a token of this library (damaged, edited, or another
             version), or made for a stream with other ``end_date``/``since``.
     """
-    if not isinstance(token, str):
-        raise TypeError(f"cursor must be a str, not {type(token).__name__}")
-    version, _, rest = token.partition(".")
-    if version != TOKEN_VERSION:
-        raise ValueError(
-            f"cursor is not a {TOKEN_VERSION} cursor token of voucherify-async "
-            f"(it starts with {version[:10]!r})"
-        )
-    body, _, check = rest.partition(".")
+    payload = unseal(
+        token,
+        TOKEN_VERSION,
+        f"cursor is not a {TOKEN_VERSION} cursor token of voucherify-async (it starts with "
+        "{start})",
+    )
     try:
-        raw = _unb64(body)
-        valid = _unb64(check) == _checksum(raw)
-    except (binascii.Error, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError("cursor token is damaged or was edited (its checksum does not match)")
-    try:
-        payload = json.loads(raw)
         state, made_for = WalkPosition.from_portable(payload), payload["p"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"cursor token is not readable: {exc}") from None
