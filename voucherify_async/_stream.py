@@ -1,10 +1,10 @@
 """The stream of every async action: an async iterator over the pages the time walk asks for.
 
 The decisions live in ``_walk`` (pure); this module awaits the pages, keeps up to
-``prefetch`` pages in flight ahead of the caller, and structures each action into
-its model when the caller asks for it, so that the first action of a page comes
-out as soon as the page is read, and the server prepares the next page while the
-caller works through this one.
+``prefetch`` pages in flight ahead of the caller, and structures a page's actions
+into models when the caller reaches the page. The request for the next page goes
+out as soon as a page is read and fed to the walk, so the server prepares it while
+the caller structures and works through this one.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
     Returned by :meth:`VoucherifyClient.iter_async_actions`; nothing is requested
     until the first action is awaited. With ``prefetch=N`` (default 1) up to N
     pages are fetched ahead of the one being consumed: the request for the next
-    page goes out right after the first action of a page is handed over, so that
+    page goes out as soon as a page is read, before the caller gets it, so that
     the server prepares it while the caller works through this one. Pages ahead
     are requested one after the other (each request depends on the page before
     it). ``prefetch=0`` requests each page only when the previous one is used up.
@@ -107,6 +107,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._in_flight = in_flight if in_flight is not None else set()
         self._parameters = parameters
         self._ahead: collections.deque[asyncio.Task[_Fetched]] = collections.deque()
+        self._awaited: asyncio.Task[_Fetched] | None = None  # the page the caller waits for
         # The page being yielded: its new entries, how many were yielded, how many may be.
         self._current: _Fetched
         self._entries: list[PageEntry]
@@ -117,8 +118,6 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._limit: int
         self._yielded_before_page = 0
         self._stand_at(walk.snapshot())
-        # Starts the prefetch once the page's first action is out (see ``_next_page``).
-        self._kick: asyncio.Handle | None = None
         self._closed = False
         # The task iterating the stream (see ``_claim``), weakly: a finished task is let go;
         # and what it iterates with: an ``async for`` loop (``_Loop``), or the stream itself.
@@ -211,12 +210,6 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             if not await self._next_page():
                 raise StopAsyncIteration
             index = 0
-        if index > 0 and self._kick is not None and self._kick_prefetch():
-            # The first action of this page is out: let the prefetch's request go
-            # before structuring the rest, so the server works while we do.
-            await asyncio.sleep(0)
-            if self._closed:  # by aclose() in another task, meanwhile
-                raise StopAsyncIteration
         if index >= self._ready:
             self._structure_from(index)
         if index >= self._ready:  # the action at ``index`` cannot be structured
@@ -228,49 +221,41 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         return self._actions[index]
 
     def _structure_from(self, index: int) -> None:
-        """Structure the page from ``index``: the first action alone (to hand it over at
-        once), then the rest in one go. Stops before an action that cannot be
-        structured, keeping its error for when the caller reaches it."""
-        stop = index + 1 if index == 0 else self._limit
+        """Structure the rest of the page from ``index``, stopping before an action that
+        cannot be structured and keeping its error for when the caller reaches it."""
         listed, entries = self._current.listed, self._entries
         assert listed is not None  # called only with actions left on a page
-        if stop > index + 1:
-            try:
-                self._actions.extend(listed.structure(entries[index:stop]))
-            except InvalidResponseError:
-                pass  # one by one below, to stop right before the bad one
-            else:
-                self._ready = stop
-                return
-        for position in range(index, stop):  # also one action alone: the converter's hook
+        try:
+            self._actions.extend(listed.structure(entries[index:]))
+        except InvalidResponseError:
+            pass  # one by one below, to stop right before the bad one
+        else:
+            self._ready = self._limit
+            return
+        for position in range(index, self._limit):
             try:
                 self._actions.append(listed.structure_one(entries[position]))
             except InvalidResponseError as error:
                 self._failure = error
                 self._ready = position
                 return
-        self._ready = stop
+        self._ready = self._limit
 
-    def _start(self, request: PageRequest, *, chain: bool = True) -> asyncio.Task[_Fetched]:
-        task = asyncio.ensure_future(self._fetch_and_feed(request, chain=chain))
+    def _start(self, request: PageRequest) -> asyncio.Task[_Fetched]:
+        task = asyncio.ensure_future(self._fetch_and_feed(request))
         task.add_done_callback(_retrieve)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         self._ahead.append(task)
         return task
 
-    def _kick_prefetch(self) -> bool:
-        """Start the prefetch planned when the page's first action went out, now if the
-        event loop has not done it yet; ``True`` if a request was started."""
-        if self._kick is None:
-            return False
-        self._kick.cancel()
-        self._kick = None
-        return self._request_ahead()
-
     def _request_ahead(self) -> bool:
-        """Start fetching the next page if fewer than ``prefetch`` are ahead; ``True`` if it did."""
-        if self._closed or len(self._ahead) >= self._prefetch or self._client_closed():
+        """Start fetching the next page if fewer than ``prefetch`` are ahead (the page the
+        caller waits for is not ahead: it is the next one consumed); ``True`` if it did."""
+        ahead = len(self._ahead)
+        if ahead and self._awaited is self._ahead[0]:
+            ahead -= 1
+        if self._closed or ahead >= self._prefetch or self._client_closed():
             return False
         request = self._walk.next_request()
         if request is None:
@@ -278,12 +263,12 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         self._start(request)
         return True
 
-    async def _fetch_and_feed(self, request: PageRequest, *, chain: bool) -> _Fetched:
-        """Fetch one page and feed it to the walk; then, with ``chain``, start the next
-        fetch if the prefetch allows."""
+    async def _fetch_and_feed(self, request: PageRequest) -> _Fetched:
+        """Fetch one page and feed it to the walk; then start the next fetch if the
+        prefetch allows, before the caller gets this page: the server prepares it while
+        the caller structures and works through this one."""
         fetched = self._feed(read_page(await self._fetch_page(request)))
-        if chain:
-            self._request_ahead()
+        self._request_ahead()
         return fetched
 
     def _feed(self, listed: ListedPage) -> _Fetched:
@@ -294,7 +279,6 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
 
     async def _next_page(self) -> bool:
         """Move to the next page with new actions; ``False`` when the stream is over."""
-        self._kick_prefetch()  # if the caller came back before the event loop started it
         if self._limit and self._index >= self._limit:  # let the page used up go first
             self._stand_at(self._current.after)
         while not self._closed:
@@ -302,8 +286,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 request = self._walk.next_request()
                 if request is None:
                     return False
-                # The caller waits for this one: the prefetch starts after its first action.
-                self._start(request, chain=False)
+                self._start(request)
             fetched = await self._take_ahead()
             if fetched is None:  # closed while the request was in flight
                 return False
@@ -311,13 +294,11 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             self._current, self._entries = fetched, fetched.fresh
             self._actions, self._ready, self._failure = [], 0, None
             self._index, self._limit = 0, len(fetched.fresh)
+            # Unless it is on its way already (chained), the next page is requested now,
+            # and goes out before this page is structured: the server prepares it meanwhile.
+            if (not self._ahead or self._ahead[-1].done()) and self._request_ahead():
+                await asyncio.sleep(0)
             if self._limit:
-                # The next page is requested as soon as this one's first action is out: at
-                # the event loop's next turn (the caller awaiting anything), or when the
-                # caller asks for the second action (``_advance``), whichever comes first;
-                # unless it is on its way already (chained).
-                if self._prefetch > 0 and (not self._ahead or self._ahead[-1].done()):
-                    self._kick = asyncio.get_running_loop().call_soon(self._kick_prefetch)
                 return True
         return False
 
@@ -331,7 +312,7 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             asyncio.CancelledError: this task is cancelled.
             VoucherifyError: the request failed, or its page cannot be read.
         """
-        task = self._ahead[0]
+        task = self._awaited = self._ahead[0]
         try:
             fetched = await task
         except asyncio.CancelledError:
@@ -348,6 +329,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         except BaseException:
             await self._rewind()
             raise
+        finally:
+            self._awaited = None
         if self._closed:
             return None
         self._ahead.popleft()
@@ -366,9 +349,6 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
             self._in_flight.discard(task)
         self._walk.restore(position)
         self._stand_at(position)
-        if self._kick is not None:
-            self._kick.cancel()
-        self._kick = None
 
     def _stand_at(self, position: WalkPosition) -> None:
         """Hold no page, right after the actions yielded so far, the walk at ``position``."""
@@ -396,11 +376,8 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         if not (self._index < self._limit or await self._next_page()):
             raise StopAsyncIteration
         start = self._index
-        self._kick_prefetch()
-        if self._ready == 0:
-            self._structure_from(0)  # the first action alone
-        if 0 < self._ready < self._limit and self._failure is None:
-            self._structure_from(self._ready)  # the rest of the page
+        if self._ready < self._limit and self._failure is None:
+            self._structure_from(self._ready)
         if self._ready == start:  # the first action left cannot be structured
             error = self._failure
             await self._rewind()
