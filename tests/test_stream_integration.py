@@ -8,6 +8,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 
 from voucherify_async import (
@@ -298,6 +299,28 @@ async def test_a_page_that_cannot_be_structured_raises_and_the_stream_resumes(
             await anext(stream)
         got = await drain(stream)
     assert_exactly_once_newest_first(got, expected_ids(ACTIONS[:120]))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("prefetch", [0, 1])
+async def test_the_next_page_is_requested_before_the_caller_gets_this_one(prefetch: int) -> None:
+    """With prefetch, the request for page 2 has been sent (its headers written) by the
+    time the caller holds page 1's first action, with no await in between: the server
+    prepares it while the caller structures and works through page 1."""
+    sent: list[str] = []
+
+    async def headers_sent(*_: object) -> None:
+        sent.append("request")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(headers_sent)
+    fake = FakeVoucherify(actions=ACTIONS[:50], latency=0.05)
+    async with fake, client_for(fake, trace_configs=[trace]) as client:
+        stream = client.iter_async_actions(page_size=20, prefetch=prefetch)
+        await anext(stream)
+        assert len(sent) == 1 + prefetch
+        assert stream.requests_made == 1  # page 2 is on its way, not fed yet
+        await stream.aclose()
 
 
 @pytest.mark.asyncio
