@@ -2,9 +2,10 @@
 
 The decisions live in ``_walk`` (pure); this module awaits the pages, keeps up to
 ``prefetch`` pages in flight ahead of the caller, and structures a page's actions
-into models when the caller reaches the page. The request for the next page goes
-out as soon as a page is read and fed to the walk, so the server prepares it while
-the caller structures and works through this one.
+into models when the caller reaches them (a page's first action alone, then the
+rest). The request for the next page goes out as soon as a page is read and fed to
+the walk, so the server prepares it while the caller structures and works through
+this one.
 """
 
 from __future__ import annotations
@@ -221,25 +222,28 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         return self._actions[index]
 
     def _structure_from(self, index: int) -> None:
-        """Structure the rest of the page from ``index``, stopping before an action that
-        cannot be structured and keeping its error for when the caller reaches it."""
+        """Structure the page from ``index``: the first action alone (to hand it over at
+        once), then the rest in one go. Stops before an action that cannot be
+        structured, keeping its error for when the caller reaches it."""
+        stop = index + 1 if index == 0 else self._limit
         listed, entries = self._current.listed, self._entries
         assert listed is not None  # called only with actions left on a page
-        try:
-            self._actions.extend(listed.structure(entries[index:]))
-        except InvalidResponseError:
-            pass  # one by one below, to stop right before the bad one
-        else:
-            self._ready = self._limit
-            return
-        for position in range(index, self._limit):
+        if stop > index + 1:
+            try:
+                self._actions.extend(listed.structure(entries[index:stop]))
+            except InvalidResponseError:
+                pass  # one by one below, to stop right before the bad one
+            else:
+                self._ready = stop
+                return
+        for position in range(index, stop):  # also one action alone: the converter's hook
             try:
                 self._actions.append(listed.structure_one(entries[position]))
             except InvalidResponseError as error:
                 self._failure = error
                 self._ready = position
                 return
-        self._ready = self._limit
+        self._ready = stop
 
     def _start(self, request: PageRequest) -> asyncio.Task[_Fetched]:
         task = asyncio.ensure_future(self._fetch_and_feed(request))
@@ -376,8 +380,10 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
         if not (self._index < self._limit or await self._next_page()):
             raise StopAsyncIteration
         start = self._index
-        if self._ready < self._limit and self._failure is None:
-            self._structure_from(self._ready)
+        if self._ready == 0:
+            self._structure_from(0)  # the first action alone
+        if 0 < self._ready < self._limit and self._failure is None:
+            self._structure_from(self._ready)  # the rest of the page
         if self._ready == start:  # the first action left cannot be structured
             error = self._failure
             await self._rewind()
