@@ -44,6 +44,7 @@ __all__ = [
     "decode_page",
     "error_from_response",
     "header",
+    "header_number",
     "parse_json",
     "read_page",
     "reset_delay",
@@ -241,18 +242,25 @@ _ERROR_CLASSES: dict[int, type[VoucherifyAPIError]] = {
 }
 
 
-def reset_delay(value: str | None, *, now: float) -> float | None:
-    """Seconds until a rate-limit reset such as ``X-Rate-Limit-Retry``, read liberally
-    against ``now`` (epoch seconds): epoch milliseconds (500 times ``now`` or more),
-    epoch seconds (from a day before ``now``), else seconds from now. Never negative;
-    ``None`` when it is not a number."""
+def header_number(value: str | None) -> float | None:
+    """A header's value as a finite number, surrounding whitespace ignored; ``None``
+    when it is missing or not one."""
     if value is None:
         return None
     try:
         number = float(value.strip())
     except ValueError:
         return None
-    if not math.isfinite(number):
+    return number if math.isfinite(number) else None
+
+
+def reset_delay(value: str | None, *, now: float) -> float | None:
+    """Seconds until a rate-limit reset such as ``X-Rate-Limit-Retry``, read liberally
+    against ``now`` (epoch seconds): epoch milliseconds (500 times ``now`` or more),
+    epoch seconds (from a day before ``now``), else seconds from now. Never negative;
+    ``None`` when it is not a number."""
+    number = header_number(value)
+    if number is None:
         return None
     if now > 0 and number >= now * _MS_FACTOR:
         number = number / 1000.0 - now

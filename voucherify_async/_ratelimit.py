@@ -28,7 +28,7 @@ import math
 from collections.abc import Mapping
 
 from ._config import RateLimit
-from ._decode import header, reset_delay, retry_after_seconds
+from ._decode import header, header_number, reset_delay, retry_after_seconds
 
 __all__ = ["RateGate"]
 
@@ -37,16 +37,6 @@ __all__ = ["RateGate"]
 _IN_FLIGHT_HORIZON = 30.0
 # Two X-Rate-Limit-Retry values this close name the same window.
 _SAME_WINDOW = 0.05
-
-
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
 
 
 class RateGate:
@@ -84,7 +74,7 @@ class RateGate:
         if status == 429:
             wait = retry_after_seconds(headers, now=wall)
         else:
-            remaining = _number(header(headers, "X-Rate-Limit-Remaining"))
+            remaining = header_number(header(headers, "X-Rate-Limit-Remaining"))
             if remaining is None:
                 return
             wait = (
@@ -126,7 +116,7 @@ class RateGate:
         from now, so that an absurd reset cannot hold the client)."""
         if self._in_flight:
             self._in_flight.popleft()
-        remaining = _number(header(headers, "X-Rate-Limit-Remaining"))
+        remaining = header_number(header(headers, "X-Rate-Limit-Remaining"))
         delay = reset_delay(header(headers, "X-Rate-Limit-Retry"), now=wall)
         if remaining is None or delay is None:
             return
