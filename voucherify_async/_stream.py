@@ -245,13 +245,12 @@ class AsyncActionStream(AsyncIterator[AsyncAction]):
                 return
         self._ready = stop
 
-    def _start(self, request: PageRequest) -> asyncio.Task[_Fetched]:
+    def _start(self, request: PageRequest) -> None:
         task = asyncio.ensure_future(self._fetch_and_feed(request))
         task.add_done_callback(_retrieve)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         self._ahead.append(task)
-        return task
 
     def _request_ahead(self) -> bool:
         """Start fetching the next page if fewer than ``prefetch`` are ahead (the page the
